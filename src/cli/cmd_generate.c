@@ -1,0 +1,11 @@
+/* agpt generate: placeholder until the command lands; replaced by its real file. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int agpt_cmd_generate(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  fprintf(stderr, "agpt generate: not available in this build\n");
+  return 2;
+}

@@ -1,0 +1,11 @@
+/* agpt info: placeholder until the command lands; replaced by its real file. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int agpt_cmd_info(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  fprintf(stderr, "agpt info: not available in this build\n");
+  return 2;
+}

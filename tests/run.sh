@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every C test binary, then the Python tests under .venv, and prints one
+# closing line with the totals. Exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+build=${1:-build}
+export AGPT_BIN="$PWD/$build/agpt"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+passed=0 failed=0 failed_names=()
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  start=$(date +%s%N)
+  if "$t" > "$build/tests/$name.log" 2>&1; then
+    passed=$((passed + 1))
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    printf 'ok    %-32s %6d ms  %s\n' "$name" "$ms" "$(tail -n 1 "$build/tests/$name.log")"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    printf 'FAIL  %s\n' "$name"
+    tail -n 30 "$build/tests/$name.log" | sed 's/^/      /'
+  fi
+done
+if ls tests/py/test_*.py >/dev/null 2>&1; then
+  if .venv/bin/python -m pytest -q tests/py; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failed_names+=("pytest")
+  fi
+fi
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
