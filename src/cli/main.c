@@ -1,5 +1,5 @@
 /* `agpt <command> [flags]`: dispatches to one file per subcommand. */
-#define _GNU_SOURCE
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

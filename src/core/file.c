@@ -1,5 +1,5 @@
 /* See file.h. */
-#define _GNU_SOURCE
+
 #include "core/file.h"
 
 #include <dirent.h>
