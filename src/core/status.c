@@ -18,13 +18,22 @@ agpt_status agpt_fail(const char *fmt, ...) {
 }
 
 agpt_status agpt_fail_prefix(const char *fmt, ...) {
-  char prefix[ERRMSG_CAP], old[ERRMSG_CAP];
+  char prefix[ERRMSG_CAP / 2], old[ERRMSG_CAP];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, errmsg, sizeof old);
-  snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
+  size_t n = strlen(prefix);
+  if (n + 2 < sizeof errmsg) {
+    memcpy(errmsg, prefix, n);
+    memcpy(errmsg + n, ": ", 2);
+    size_t rest = sizeof errmsg - n - 3;
+    size_t m = strlen(old);
+    if (m > rest) m = rest;
+    memcpy(errmsg + n + 2, old, m);
+    errmsg[n + 2 + m] = '\0';
+  }
   return AGPT_ERR;
 }
 
