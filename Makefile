@@ -11,15 +11,19 @@ OPT ?= -O3 -march=native
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-math-errno -Wall -Wextra -Werror -Isrc -fopenmp -MMD -MP
 LDLIBS_BASE := -fopenmp -lm -lpthread
 
-# BLAS: OpenBLAS (Debian's OpenMP build). Checked, not assumed.
-HAVE_OPENBLAS := $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -I/usr/include/x86_64-linux-gnu/openblas-openmp -lopenblas 2>/dev/null && echo 1)
-HAVE_PCRE2 := $(shell printf '\#define PCRE2_CODE_UNIT_WIDTH 8\n\#include <pcre2.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lpcre2-8 2>/dev/null && echo 1)
+# BLAS: OpenBLAS, the OpenMP build (it shares agpt's OpenMP thread pool, so no
+# second pool spins against ours), linked by path so that Debian's alternatives
+# for libopenblas.so.0 cannot swap in the pthread build.
+OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+HAVE_OPENBLAS := $(if $(and $(wildcard $(OPENBLAS_DIR)/libopenblas.so),$(wildcard $(OPENBLAS_INC)/cblas.h)),1)
+HAVE_PCRE2 := $(shell pkg-config --exists libpcre2-8 2>/dev/null && echo 1)
 
 CFLAGS := $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 LDLIBS := $(LDLIBS_BASE)
 ifeq ($(HAVE_OPENBLAS),1)
-CFLAGS += -DAGPT_HAVE_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS += -lopenblas
+CFLAGS += -DAGPT_HAVE_OPENBLAS -I$(OPENBLAS_INC)
+LDLIBS += -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas
 endif
 ifeq ($(HAVE_PCRE2),1)
 CFLAGS += -DAGPT_HAVE_PCRE2

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential libopenblas-dev libopenblas0-openmp libpcre2-dev)
+pkgs=(build-essential bc libopenblas-openmp-dev libpcre2-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(python3 python3-venv python3-numpy python3-torch python3-pytest)
 fi
