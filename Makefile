@@ -36,9 +36,11 @@ TEST_SRC := $(wildcard tests/c/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test demo deps test-deps clean info-build
-all: info-build $(BUILD)/agpt $(TEST_BIN)
+all: info-build $(BUILD)/agpt $(TEST_BIN) $(TOOL_BIN)
 
 info-build:
 	@echo "agpt build: CC=$(CC) OpenMP=yes OpenBLAS=$(if $(HAVE_OPENBLAS),yes,NO (install libopenblas-dev)) PCRE2=$(if $(HAVE_PCRE2),yes,NO (install libpcre2-dev)) CUDA=not built (CPU backend only)"
@@ -55,6 +57,11 @@ $(BUILD)/agpt: $(CLI_OBJ) $(BUILD)/libagpt.a
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/libagpt.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libagpt.a tests/c/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c $< $(BUILD)/libagpt.a $(LDLIBS) -o $@
+
+# Helper programs that Python tests drive (not run on their own).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libagpt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< $(BUILD)/libagpt.a $(LDLIBS) -o $@
 

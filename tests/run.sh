@@ -5,6 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 build=${1:-build}
 export AGPT_BIN="$PWD/$build/agpt"
+export AGPT_TOOLS="$PWD/$build/tools"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 passed=0 failed=0 failed_names=()
 for t in "$build"/tests/test_*; do
