@@ -1,11 +1,169 @@
-/* agpt info: placeholder until the command lands; replaced by its real file. */
+/* agpt info: the model presets and what training one costs in memory.
+ *
+ * Without --preset: one table row per preset with its shape, exact parameter
+ * count and fp32 AdamW training memory on one device at the given micro
+ * batch and sequence length. With --preset: the full shape and a breakdown
+ * of that memory (parameters, gradients, AdamW moments, activations with and
+ * without recomputation, workspace). Shape flags override the preset. The
+ * figures come from the same layout code the model allocates with. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "model/config.h"
+
+static void human_count(char *buf, size_t n, uint64_t v) {
+  if (v >= 1000000000ull)
+    snprintf(buf, n, "%.2fB", (double)v / 1e9);
+  else if (v >= 1000000ull)
+    snprintf(buf, n, "%.1fM", (double)v / 1e6);
+  else
+    snprintf(buf, n, "%.1fK", (double)v / 1e3);
+}
+
+static void human_bytes(char *buf, size_t n, uint64_t v) {
+  double g = (double)v / (1024.0 * 1024.0 * 1024.0);
+  if (g >= 1.0)
+    snprintf(buf, n, "%.2f GiB", g);
+  else
+    snprintf(buf, n, "%.1f MiB", (double)v / (1024.0 * 1024.0));
+}
+
+/* 1234567 -> "1,234,567" */
+static void grouped(char *buf, size_t n, uint64_t v) {
+  char raw[32];
+  int len = snprintf(raw, sizeof raw, "%llu", (unsigned long long)v);
+  size_t o = 0;
+  for (int i = 0; i < len && o + 2 < n; i++) {
+    if (i && (len - i) % 3 == 0) buf[o++] = ',';
+    buf[o++] = raw[i];
+  }
+  buf[o] = 0;
+}
 
 int agpt_cmd_info(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "agpt info: not available in this build\n");
-  return 2;
+  const char *preset = NULL;
+  int B = 1, T = 0, recompute = 0, layers = 0, hidden = 0, heads = 0, kv = 0, ffn = 0, vocab = 0, seq_max = 0;
+  double theta = 0;
+  agpt_flag flags[] = {
+      {"preset", AGPT_FLAG_STR, &preset, NULL, "model preset to describe in full (default: table of all presets)",
+       NULL},
+      {"micro-batch-size", AGPT_FLAG_INT, &B, "1", "B of the memory estimate", NULL},
+      {"seq-length", AGPT_FLAG_INT, &T, NULL, "T of the memory estimate (default: the preset's longest)", NULL},
+      {"recompute-activations", AGPT_FLAG_BOOL, &recompute, NULL,
+       "estimate with activation recomputation (keep only layer inputs)", "checkpoint-activations"},
+      {"num-layers", AGPT_FLAG_INT, &layers, NULL, "override the preset's layer count", NULL},
+      {"hidden-size", AGPT_FLAG_INT, &hidden, NULL, "override the hidden size", NULL},
+      {"num-attention-heads", AGPT_FLAG_INT, &heads, NULL, "override the attention heads", NULL},
+      {"num-key-value-heads", AGPT_FLAG_INT, &kv, NULL, "override the key-value heads", NULL},
+      {"ffn-hidden-size", AGPT_FLAG_INT, &ffn, NULL, "override the MLP width", NULL},
+      {"vocab-size", AGPT_FLAG_INT, &vocab, NULL, "override the vocabulary", NULL},
+      {"max-position-embeddings", AGPT_FLAG_INT, &seq_max, NULL, "override the longest sequence", NULL},
+      {"rope-theta", AGPT_FLAG_FLOAT, &theta, NULL, "override the RoPE base", NULL},
+  };
+  int help = 0;
+  if (agpt_flags_parse(flags, AGPT_NFLAGS(flags), argc, argv, NULL, &help) != AGPT_OK) {
+    fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
+    return 2;
+  }
+  if (help) {
+    agpt_flags_usage(stdout, "agpt info [--preset NAME] [flags]",
+                     "Model presets: shape, exact parameter count and fp32 AdamW training memory per device.", flags,
+                     AGPT_NFLAGS(flags));
+    return 0;
+  }
+  if (B < 1 || T < 0) {
+    fprintf(stderr, "agpt info: --micro-batch-size and --seq-length must be positive\n");
+    return 2;
+  }
+
+  if (!preset) {
+    char tdesc[16], mem_head[64];
+    if (T)
+      snprintf(tdesc, sizeof tdesc, "%d", T);
+    else
+      snprintf(tdesc, sizeof tdesc, "seq");
+    snprintf(mem_head, sizeof mem_head, "train mem (B=%d, T=%s%s)", B, tdesc, recompute ? ", recompute" : "");
+    printf("%-12s %-6s %6s %6s %5s %8s %6s %6s %6s %9s  %s\n", "preset", "arch", "layers", "hidden", "heads",
+           "kv heads", "ffn", "vocab", "seq", "params", mem_head);
+    for (int i = 0; i < agpt_model_n_presets(); i++) {
+      agpt_model_config c;
+      agpt_model_preset(agpt_model_preset_name(i), &c);
+      agpt_model_memory mem;
+      int t = T ? T : c.max_seq;
+      char pc[32], mb[32];
+      human_count(pc, sizeof pc, agpt_model_param_count(&c));
+      if (agpt_model_memory_estimate(&c, B, t, recompute, &mem) != AGPT_OK) {
+        fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
+        return 1;
+      }
+      human_bytes(mb, sizeof mb, mem.total);
+      printf("%-12s %-6s %6d %6d %5d %8d %6d %6d %6d %9s  %s\n", agpt_model_preset_name(i), agpt_arch_name(c.arch),
+             c.n_layer, c.hidden, c.n_head, c.n_kv_head, c.ffn, c.vocab, c.max_seq, pc, mb);
+    }
+    printf("\nmemory: fp32 parameters, gradients and AdamW m, v (16 bytes per parameter) plus activations,\n"
+           "on one device without sharding. `agpt info --preset NAME` shows the breakdown.\n");
+    return 0;
+  }
+
+  agpt_model_config c;
+  if (agpt_model_preset(preset, &c) != AGPT_OK) {
+    fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
+    return 2;
+  }
+  if (layers) c.n_layer = layers;
+  if (hidden) c.hidden = hidden;
+  if (heads) c.n_head = heads;
+  if (kv) c.n_kv_head = kv;
+  if (ffn) c.ffn = ffn;
+  if (vocab) c.vocab = vocab;
+  if (seq_max) c.max_seq = seq_max;
+  if (theta > 0) c.rope_theta = (float)theta;
+  if (agpt_model_config_validate(&c, preset) != AGPT_OK) {
+    fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
+    return 2;
+  }
+  if (!T) T = c.max_seq;
+  agpt_model_memory mem;
+  if (agpt_model_memory_estimate(&c, B, T, recompute, &mem) != AGPT_OK) {
+    fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
+    return 1;
+  }
+  uint64_t n = agpt_model_param_count(&c);
+  char pc[32], pg[40];
+  human_count(pc, sizeof pc, n);
+  grouped(pg, sizeof pg, n);
+  printf("preset        %s (%s)\n", preset, agpt_arch_name(c.arch));
+  printf("layers        %d\n", c.n_layer);
+  printf("hidden        %d\n", c.hidden);
+  printf("heads         %d (head size %d), %d key-value heads\n", c.n_head, agpt_model_head_size(&c), c.n_kv_head);
+  printf("ffn           %d (%s)\n", c.ffn, c.arch == AGPT_ARCH_LLAMA ? "SwiGLU" : "GELU");
+  printf("vocab         %d\n", c.vocab);
+  printf("max seq       %d\n", c.max_seq);
+  printf("norm          %s, eps %g\n", c.arch == AGPT_ARCH_LLAMA ? "RMSNorm" : "LayerNorm", (double)c.norm_eps);
+  if (c.arch == AGPT_ARCH_LLAMA)
+    printf("positions     RoPE, theta %g\n", (double)c.rope_theta);
+  else
+    printf("positions     learned\n");
+  printf("embeddings    %s; linear biases: %s\n", c.tie_embeddings ? "tied" : "untied", c.bias ? "yes" : "no");
+  printf("parameters    %s (%s)\n\n", pc, pg);
+
+  char a[32], b[32], cc[32], d[32], e[32], f[32], g[32];
+  human_bytes(a, sizeof a, mem.params);
+  human_bytes(b, sizeof b, mem.grads);
+  human_bytes(cc, sizeof cc, mem.optim);
+  human_bytes(d, sizeof d, mem.acts_full);
+  human_bytes(e, sizeof e, mem.acts_recompute);
+  human_bytes(f, sizeof f, mem.scratch);
+  human_bytes(g, sizeof g, mem.total);
+  printf("training memory per device, fp32 AdamW, micro batch %d x seq %d:\n", B, T);
+  printf("  parameters                   %12s\n", a);
+  printf("  gradients                    %12s\n", b);
+  printf("  AdamW m, v                   %12s\n", cc);
+  printf("  activations                  %12s%s\n", d, recompute ? "" : "   <- used");
+  printf("  activations, recompute       %12s%s\n", e, recompute ? "   <- used (--recompute-activations)" : "");
+  printf("  workspace (activation grads) %12s\n", f);
+  printf("  total                        %12s\n", g);
+  return 0;
 }
