@@ -1,11 +1,171 @@
-/* agpt train: placeholder until the command lands; replaced by its real file. */
+/* agpt train: Megatron-DeepSpeed-style flags into agpt_train_args. The model
+ * shape starts from --preset and any shape flag given overrides it; with
+ * --tokenizer the vocabulary size comes from the tokenizer. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "core/log.h"
+#include "data/tokenizer.h"
+#include "model/config.h"
+#include "train/train.h"
+
+typedef struct {
+  const char *preset, *arch;
+  int num_layers, hidden, ffn, heads, kv_heads, seq, max_pos, vocab, untie, no_bias;
+  double rope_theta, norm_eps, init_std;
+} model_flags;
+
+static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int n, agpt_model_config *c) {
+  AGPT_TRY(agpt_model_preset(f->preset, c));
+  if (agpt_flags_given(tbl, n, "arch")) {
+    if (!strcmp(f->arch, "llama")) {
+      c->arch = AGPT_ARCH_LLAMA;
+      c->bias = 0;
+      c->tie_embeddings = 0;
+    } else if (!strcmp(f->arch, "gpt2")) {
+      c->arch = AGPT_ARCH_GPT2;
+      c->bias = 1;
+      c->tie_embeddings = 1;
+      c->n_kv_head = c->n_head;
+    } else {
+      return agpt_fail("--arch: unknown architecture '%s' (use llama or gpt2)", f->arch);
+    }
+  }
+  if (agpt_flags_given(tbl, n, "num-layers")) c->n_layer = f->num_layers;
+  if (agpt_flags_given(tbl, n, "hidden-size")) c->hidden = f->hidden;
+  if (agpt_flags_given(tbl, n, "ffn-hidden-size")) c->ffn = f->ffn;
+  if (agpt_flags_given(tbl, n, "num-attention-heads")) {
+    c->n_head = f->heads;
+    if (!agpt_flags_given(tbl, n, "num-key-value-heads")) c->n_kv_head = f->heads;
+  }
+  if (agpt_flags_given(tbl, n, "num-key-value-heads")) c->n_kv_head = f->kv_heads;
+  if (agpt_flags_given(tbl, n, "max-position-embeddings")) c->max_seq = f->max_pos;
+  if (agpt_flags_given(tbl, n, "seq-length")) {
+    if (!agpt_flags_given(tbl, n, "max-position-embeddings") && c->arch == AGPT_ARCH_LLAMA) c->max_seq = f->seq;
+    if (f->seq > c->max_seq)
+      return agpt_fail("--seq-length %d exceeds --max-position-embeddings %d (raise it or shorten the sequence)", f->seq,
+                       c->max_seq);
+  }
+  if (agpt_flags_given(tbl, n, "vocab-size")) c->vocab = f->vocab;
+  if (agpt_flags_given(tbl, n, "rope-theta")) c->rope_theta = (float)f->rope_theta;
+  if (agpt_flags_given(tbl, n, "norm-epsilon")) c->norm_eps = (float)f->norm_eps;
+  if (agpt_flags_given(tbl, n, "init-method-std")) c->init_std = (float)f->init_std;
+  if (f->untie) c->tie_embeddings = 0;
+  if (f->no_bias) c->bias = 0;
+  return AGPT_OK;
+}
 
 int agpt_cmd_train(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "agpt train: not available in this build\n");
+  agpt_train_args a;
+  model_flags mf;
+  memset(&a, 0, sizeof a);
+  memset(&mf, 0, sizeof mf);
+  int64_t warmup = 0, decay_iters = 0;
+  double warmup_frac = 0;
+  int seq = 0;
+  const agpt_flag flags[] = {
+      {"preset", AGPT_FLAG_STR, &mf.preset, "llama-demo", "model preset to start from (see `agpt info`)", NULL},
+      {"arch", AGPT_FLAG_STR, &mf.arch, "llama", "llama (RMSNorm, RoPE, SwiGLU, GQA) or gpt2 (LayerNorm, learned positions, GELU, tied)", NULL},
+      {"num-layers", AGPT_FLAG_INT, &mf.num_layers, NULL, "transformer layers (default: the preset's)", NULL},
+      {"hidden-size", AGPT_FLAG_INT, &mf.hidden, NULL, "hidden size", NULL},
+      {"ffn-hidden-size", AGPT_FLAG_INT, &mf.ffn, NULL, "MLP width (SwiGLU width for llama)", NULL},
+      {"num-attention-heads", AGPT_FLAG_INT, &mf.heads, NULL, "attention heads", NULL},
+      {"num-key-value-heads", AGPT_FLAG_INT, &mf.kv_heads, NULL, "key-value heads (grouped-query attention)", "num-query-groups"},
+      {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions)", NULL},
+      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports", NULL},
+      {"vocab-size", AGPT_FLAG_INT, &mf.vocab, NULL, "vocabulary size (default: from --tokenizer, else the preset's)", NULL},
+      {"rope-theta", AGPT_FLAG_FLOAT, &mf.rope_theta, NULL, "RoPE base", NULL},
+      {"norm-epsilon", AGPT_FLAG_FLOAT, &mf.norm_eps, NULL, "epsilon of RMSNorm/LayerNorm", NULL},
+      {"init-method-std", AGPT_FLAG_FLOAT, &mf.init_std, NULL, "std of the normal weight init", NULL},
+      {"untie-embeddings-and-output-weights", AGPT_FLAG_BOOL, &mf.untie, NULL, "separate output layer (Llama default)", NULL},
+      {"disable-bias-linear", AGPT_FLAG_BOOL, &mf.no_bias, NULL, "no biases in linear layers (Llama default)", NULL},
+      {"tokenizer", AGPT_FLAG_STR, &a.tokenizer, NULL, "tokenizer.json: sets the vocabulary size and is stored in checkpoints", "tokenizer-model"},
+      {"micro-batch-size", AGPT_FLAG_INT, &a.micro_batch, "4", "samples per forward/backward", NULL},
+      {"global-batch-size", AGPT_FLAG_INT, &a.global_batch, NULL, "samples per update (default: micro batch; a multiple of it)", NULL},
+      {"train-iters", AGPT_FLAG_I64, &a.train_iters, "100", "optimizer steps", NULL},
+      {"lr", AGPT_FLAG_FLOAT, &a.lr, "3e-4", "peak learning rate", NULL},
+      {"min-lr", AGPT_FLAG_FLOAT, &a.min_lr, "0", "learning rate at the end of decay", NULL},
+      {"lr-warmup-iters", AGPT_FLAG_I64, &warmup, "0", "linear warmup steps", NULL},
+      {"lr-warmup-fraction", AGPT_FLAG_FLOAT, &warmup_frac, NULL, "warmup as a fraction of the decay steps (instead of --lr-warmup-iters)", NULL},
+      {"lr-decay-iters", AGPT_FLAG_I64, &decay_iters, NULL, "steps over which the lr decays (default: --train-iters)", NULL},
+      {"lr-decay-style", AGPT_FLAG_STR, &a.decay_style, "cosine", "cosine, linear or constant", NULL},
+      {"weight-decay", AGPT_FLAG_FLOAT, &a.weight_decay, "0.01", "decoupled weight decay on weight matrices", NULL},
+      {"adam-beta1", AGPT_FLAG_FLOAT, &a.beta1, "0.9", "AdamW beta1", NULL},
+      {"adam-beta2", AGPT_FLAG_FLOAT, &a.beta2, "0.999", "AdamW beta2", NULL},
+      {"adam-eps", AGPT_FLAG_FLOAT, &a.adam_eps, "1e-8", "AdamW epsilon", NULL},
+      {"clip-grad", AGPT_FLAG_FLOAT, &a.clip_grad, "1.0", "clip gradients to this global norm (0: off)", NULL},
+      {"seed", AGPT_FLAG_I64, &a.seed, "1234", "seed of initialization and data order", NULL},
+      {"recompute-activations", AGPT_FLAG_BOOL, &a.recompute, NULL, "keep only layer inputs and recompute in backward (less memory, same losses)", "checkpoint-activations"},
+      {"max-skipped-steps", AGPT_FLAG_INT, &a.max_skipped, "10", "stop after this many consecutive non-finite steps", NULL},
+      {"data-path", AGPT_FLAG_STRLIST, &a.data_path, NULL, "PREFIX, or WEIGHT PREFIX WEIGHT PREFIX ... (Megatron blend)", NULL},
+      {"data-file-list", AGPT_FLAG_STR, &a.data_file_list, NULL, "AuroraGPT data-file-list: `weight prefix corpus` per line", NULL},
+      {"split", AGPT_FLAG_STR, &a.split, "969,30,1", "train,valid,test ratios over documents", NULL},
+      {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", NULL},
+      {"data-cache-path", AGPT_FLAG_STR, &a.data_cache_path, NULL, "where megatron-mode indices are cached", NULL},
+      {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL},
+      {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL},
+      {"save-interval", AGPT_FLAG_I64, &a.save_interval, "0", "save every N steps (0: only at the end)", NULL},
+      {"exit-interval", AGPT_FLAG_I64, &a.exit_interval, "0", "save and exit after steps that are multiples of N", NULL},
+      {"keep-last", AGPT_FLAG_INT, &a.keep_last, "3", "checkpoints kept (0: all)", NULL},
+      {"log-interval", AGPT_FLAG_INT, &a.log_interval, "10", "steps between progress lines", NULL},
+      {"metrics-file", AGPT_FLAG_STR, &a.metrics_file, NULL, "JSONL metrics file (default: <save>/metrics.jsonl)", NULL},
+      {"device", AGPT_FLAG_STR, &a.device, "cpu", "backend", NULL},
+      {"quiet", AGPT_FLAG_BOOL, &a.quiet, NULL, "only warnings and errors on the console", NULL},
+  };
+  int n = AGPT_NFLAGS(flags), help;
+  agpt_status st = agpt_flags_parse(flags, n, argc, argv, NULL, &help);
+  if (help) {
+    agpt_flags_usage(stdout, "agpt train [flags]",
+                     "Pretrain a decoder-only transformer on Megatron .bin/.idx datasets (--data-path or\n"
+                     "--data-file-list). Resume with --load; progress every --log-interval steps and in\n"
+                     "<save>/metrics.jsonl.",
+                     flags, n);
+    return 0;
+  }
+  if (st != AGPT_OK) goto usage_error;
+  st = build_config(&mf, flags, n, &a.model);
+  if (st != AGPT_OK) goto usage_error;
+  if (a.tokenizer && !agpt_flags_given(flags, n, "vocab-size")) {
+    agpt_tok *tok;
+    if (agpt_tok_load(a.tokenizer, &tok) != AGPT_OK) goto error;
+    a.model.vocab = (int)agpt_tok_vocab_size(tok);
+    agpt_tok_free(tok);
+  }
+  if (seq) {
+    if (seq > a.model.max_seq) {
+      agpt_fail("--seq-length %d exceeds --max-position-embeddings %d", seq, a.model.max_seq);
+      goto usage_error;
+    }
+    a.model.max_seq = seq;
+  }
+  if (!agpt_flags_given(flags, n, "global-batch-size")) a.global_batch = a.micro_batch;
+  if (a.micro_batch <= 0 || a.global_batch <= 0 || a.train_iters <= 0 || a.log_interval <= 0) {
+    agpt_fail("--micro-batch-size, --global-batch-size, --train-iters and --log-interval must be positive");
+    goto usage_error;
+  }
+  if (!a.data_path.n && !a.data_file_list) {
+    agpt_fail("no training data: give --data-path PREFIX (or a weighted list) or --data-file-list FILE");
+    goto usage_error;
+  }
+  if (a.data_path.n && a.data_file_list) {
+    agpt_fail("--data-path and --data-file-list are exclusive: give one");
+    goto usage_error;
+  }
+  a.decay_iters = decay_iters;
+  a.warmup_iters = warmup;
+  if (agpt_flags_given(flags, n, "lr-warmup-fraction"))
+    a.warmup_iters = (int64_t)(warmup_frac * (double)(decay_iters > 0 ? decay_iters : a.train_iters));
+  st = agpt_train_run(&a);
+  agpt_strlist_free(&a.data_path);
+  if (st != AGPT_OK) goto error;
+  return 0;
+usage_error:
+  agpt_strlist_free(&a.data_path);
+  fprintf(stderr, "agpt train: %s\n(see agpt train --help)\n", agpt_errmsg());
   return 2;
+error:
+  fprintf(stderr, "agpt train: error: %s\n", agpt_errmsg());
+  return 1;
 }

@@ -1,0 +1,433 @@
+/* The training loop; the design note is in train.h. */
+#include "train/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "ckpt/checkpoint.h"
+#include "ckpt/model_json.h"
+#include "core/file.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/sysinfo.h"
+#include "data/loader.h"
+#include "model/model.h"
+#include "optim/adamw.h"
+#include "optim/schedule.h"
+#include "train/metrics.h"
+#include "train/peak.h"
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+typedef struct {
+  const agpt_train_args *a;
+  agpt_backend *be;
+  agpt_model *model;
+  agpt_adamw opt;
+  agpt_loader *loader;
+  agpt_metrics metrics;
+  agpt_lr_schedule sched;
+  int grad_accum;
+  int64_t step;              /* updates done (the last completed iteration) */
+  uint64_t consumed;         /* global samples consumed */
+  int64_t skipped_total, skipped_run;
+  float *host_stage;         /* table.total floats for checkpoint I/O; owned */
+  int32_t *tokens, *labels;  /* (micro_batch, seq) host; owned */
+  double flops_per_token, peak_flops;
+} trainer;
+
+/* FLOPs of one token through forward and backward: 6 per matmul weight
+ * (embedding lookups excluded, the output layer included) plus attention's
+ * 12*L*T*C, as Megatron and PaLM count them. */
+static double model_flops_per_token(const agpt_model_config *c, int T) {
+  double C = c->hidden, L = c->n_layer, F = c->ffn, V = agpt_model_vocab_rows(c);
+  double qkv = (double)agpt_model_qkv_dim(c);
+  double mlp = c->arch == AGPT_ARCH_LLAMA ? 3.0 * C * F : 2.0 * C * F;
+  double per_layer = C * qkv + C * C + mlp;
+  return 6.0 * (L * per_layer + C * V) + 12.0 * L * T * C;
+}
+
+static agpt_status write_state_json(trainer *t, agpt_sb *sb) {
+  const agpt_train_args *a = t->a;
+  agpt_sb_printf(sb,
+                 "{\n  \"format\": \"agpt-train-state-1\",\n  \"iteration\": %lld,\n  \"consumed_samples\": %llu,\n"
+                 "  \"adam_step\": %lld,\n  \"skipped_total\": %lld,\n  \"skipped_consecutive\": %lld,\n"
+                 "  \"seed\": %llu,\n  \"train_iters\": %lld,\n  \"micro_batch_size\": %d,\n"
+                 "  \"global_batch_size\": %d,\n  \"seq_length\": %d,\n  \"index_mode\": ",
+                 (long long)t->step, (unsigned long long)t->consumed, (long long)t->opt.t, (long long)t->skipped_total,
+                 (long long)t->skipped_run, (unsigned long long)a->seed, (long long)a->train_iters, a->micro_batch,
+                 a->global_batch, a->model.max_seq);
+  agpt_sb_json_str(sb, a->index_mode, strlen(a->index_mode));
+  agpt_sb_puts(sb, ",\n  \"split\": ");
+  agpt_sb_json_str(sb, a->split, strlen(a->split));
+  agpt_sb_puts(sb, "\n}\n");
+  return AGPT_OK;
+}
+
+static agpt_status save_checkpoint(trainer *t) {
+  const agpt_train_args *a = t->a;
+  agpt_model *m = t->model;
+  double t0 = agpt_now();
+  agpt_ckpt_writer *w;
+  AGPT_TRY(agpt_ckpt_begin(a->save, t->step, &w));
+  size_t bytes = m->table.total * sizeof(float);
+  agpt_sb sb = {0};
+  agpt_st_meta meta[] = {{"format", "pt"}, {"producer", "agpt"}};
+  agpt_status st = AGPT_OK;
+
+  t->be->copy_d2h(t->be, t->host_stage, m->params, bytes);
+  agpt_st_table_part model_part = {"", t->host_stage};
+  st = agpt_ckpt_add_table(w, "model.safetensors", &m->table, &model_part, 1, meta, 2);
+  if (st == AGPT_OK) {
+    /* both moments in one file, staged one after the other */
+    t->be->copy_d2h(t->be, t->host_stage, t->opt.m, bytes);
+    float *v_host = malloc(bytes);
+    if (!v_host) {
+      st = agpt_fail("checkpoint: out of memory staging %zu bytes of optimizer state", bytes);
+    } else {
+      t->be->copy_d2h(t->be, v_host, t->opt.v, bytes);
+      agpt_st_table_part parts[2] = {{"exp_avg.", t->host_stage}, {"exp_avg_sq.", v_host}};
+      st = agpt_ckpt_add_table(w, "optim.safetensors", &m->table, parts, 2, meta, 2);
+      free(v_host);
+    }
+  }
+  if (st == AGPT_OK) {
+    agpt_model_config_to_json(&m->cfg, &sb);
+    st = agpt_ckpt_add_file(w, "config.json", sb.data, sb.len);
+    sb.len = 0;
+  }
+  if (st == AGPT_OK) {
+    write_state_json(t, &sb);
+    st = agpt_ckpt_add_file(w, "state.json", sb.data, sb.len);
+  }
+  if (st == AGPT_OK && a->tokenizer) {
+    char *tok;
+    size_t n;
+    st = agpt_file_read_all(a->tokenizer, &tok, &n);
+    if (st == AGPT_OK) {
+      st = agpt_ckpt_add_file(w, "tokenizer.json", tok, n);
+      free(tok);
+    }
+  }
+  agpt_sb_free(&sb);
+  if (st != AGPT_OK) {
+    agpt_ckpt_abort(w);
+    return agpt_fail_prefix("saving checkpoint of iteration %lld to %s", (long long)t->step, a->save);
+  }
+  AGPT_TRY(agpt_ckpt_commit(w, a->keep_last));
+  if (!a->quiet)
+    agpt_log_info("saved checkpoint iteration %lld to %s (%.2f s)", (long long)t->step, a->save, agpt_now() - t0);
+  return AGPT_OK;
+}
+
+static agpt_status json_i64(const agpt_json *root, const char *key, const char *path, int64_t *out) {
+  const agpt_json *j = agpt_json_get(root, key);
+  if (!j || agpt_json_int(j, out) != AGPT_OK)
+    return agpt_fail("%s: field \"%s\" missing or not an integer (the checkpoint is damaged or not agpt's)", path, key);
+  return AGPT_OK;
+}
+
+static agpt_status load_checkpoint(trainer *t, const char *dir) {
+  const agpt_train_args *a = t->a;
+  agpt_model *m = t->model;
+  char path[4200];
+  char *text;
+  size_t n;
+  /* each read below checks its file's size and CRC-32C against the manifest */
+  AGPT_TRY(agpt_ckpt_read_file(dir, "config.json", &text, &n));
+  agpt_model_config saved;
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  agpt_status st = agpt_model_config_from_json(text, n, path, &saved);
+  free(text);
+  AGPT_TRY(st);
+  char what[4300];
+  snprintf(what, sizeof what, "--load %s: model config of the checkpoint vs this run", dir);
+  AGPT_TRY(agpt_model_config_compare(&saved, &m->cfg, what));
+
+  AGPT_TRY(agpt_ckpt_read_file(dir, "state.json", &text, &n));
+  snprintf(path, sizeof path, "%s/state.json", dir);
+  agpt_json *root;
+  if (agpt_json_parse(text, n, &root) != AGPT_OK) {
+    free(text);
+    return agpt_fail_prefix("%s", path);
+  }
+  free(text);
+  int64_t iter = 0, consumed = 0, adam_step = 0, sk_total = 0, sk_run = 0, seed = 0, mb = 0, gb = 0;
+  st = AGPT_OK;
+  if (json_i64(root, "iteration", path, &iter) || json_i64(root, "consumed_samples", path, &consumed) ||
+      json_i64(root, "adam_step", path, &adam_step) || json_i64(root, "skipped_total", path, &sk_total) ||
+      json_i64(root, "skipped_consecutive", path, &sk_run) || json_i64(root, "seed", path, &seed) ||
+      json_i64(root, "micro_batch_size", path, &mb) || json_i64(root, "global_batch_size", path, &gb))
+    st = AGPT_ERR;
+  agpt_json_free(root);
+  AGPT_TRY(st);
+  if ((uint64_t)seed != a->seed)
+    agpt_log_warn("--load %s: the checkpoint was trained with --seed %lld, this run uses %llu: data order changes",
+                  dir, (long long)seed, (unsigned long long)a->seed);
+  if (gb != a->global_batch)
+    agpt_log_warn("--load %s: --global-batch-size was %lld, now %d; resuming from %lld consumed samples", dir,
+                  (long long)gb, a->global_batch, (long long)consumed);
+
+  size_t bytes = m->table.total * sizeof(float);
+  AGPT_TRY(agpt_ckpt_read_table(dir, "model.safetensors", &m->table, "", t->host_stage));
+  t->be->copy_h2d(t->be, m->params, t->host_stage, bytes);
+  AGPT_TRY(agpt_ckpt_read_table(dir, "optim.safetensors", &m->table, "exp_avg.", t->host_stage));
+  t->be->copy_h2d(t->be, t->opt.m, t->host_stage, bytes);
+  AGPT_TRY(agpt_ckpt_read_table(dir, "optim.safetensors", &m->table, "exp_avg_sq.", t->host_stage));
+  t->be->copy_h2d(t->be, t->opt.v, t->host_stage, bytes);
+  t->step = iter;
+  t->consumed = (uint64_t)consumed;
+  t->opt.t = adam_step;
+  t->skipped_total = sk_total;
+  t->skipped_run = sk_run;
+  agpt_log_info("resumed from %s: iteration %lld, %llu samples consumed", dir, (long long)iter,
+                (unsigned long long)consumed);
+  return AGPT_OK;
+}
+
+static agpt_status open_loader(trainer *t) {
+  const agpt_train_args *a = t->a;
+  agpt_loader_config lc;
+  memset(&lc, 0, sizeof lc);
+  lc.data_path = a->data_path.items;
+  lc.n_data_path = a->data_path.n;
+  lc.data_file_list = a->data_file_list;
+  lc.split = a->split;
+  if (!strcmp(a->index_mode, "fast"))
+    lc.index_mode = AGPT_INDEX_FAST;
+  else if (!strcmp(a->index_mode, "megatron"))
+    lc.index_mode = AGPT_INDEX_MEGATRON;
+  else
+    return agpt_fail("--data-index-mode: unknown mode '%s' (use fast or megatron)", a->index_mode);
+  lc.seq_len = a->model.max_seq;
+  lc.micro_batch = a->micro_batch;
+  lc.global_batch = a->global_batch;
+  lc.dp_rank = 0;
+  lc.dp_size = 1;
+  lc.num_samples = (uint64_t)a->train_iters * (uint64_t)a->global_batch;
+  lc.seed = a->seed;
+  lc.cache_dir = a->data_cache_path;
+  lc.consumed_samples = t->consumed;
+  return agpt_loader_open(&lc, &t->loader);
+}
+
+/* One iteration: grad_accum micro-batches, clip, update. Returns the mean
+ * loss through *loss and the pre-clip norm through *norm; *skipped is set
+ * when the step changed nothing because a value was not finite. */
+static agpt_status train_step(trainer *t, double lr, double *loss, double *norm, int *skipped) {
+  const agpt_train_args *a = t->a;
+  agpt_model *m = t->model;
+  int T = a->model.max_seq, B = a->micro_batch;
+  agpt_model_zero_grad(m);
+  double sum = 0;
+  for (int k = 0; k < t->grad_accum; k++) {
+    AGPT_TRY(agpt_loader_next(t->loader, t->tokens, t->labels));
+    float l;
+    AGPT_TRY(agpt_model_forward(m, t->tokens, t->labels, B, T, &l));
+    AGPT_TRY(agpt_model_backward(m, 1.0f / (float)t->grad_accum));
+    sum += l;
+  }
+  t->consumed += (uint64_t)a->global_batch;
+  *loss = sum / t->grad_accum;
+  double ss = t->be->sumsq(t->be, m->grads, m->table.total);
+  *norm = sqrt(ss);
+  *skipped = !isfinite(*loss) || !isfinite(*norm);
+  if (*skipped) return AGPT_OK;
+  if (a->clip_grad > 0) {
+    double coef = a->clip_grad / (*norm + 1e-6);
+    if (coef < 1.0) t->be->scale(t->be, m->grads, m->table.total, (float)coef);
+  }
+  agpt_adamw_step(&t->opt, m->params, m->grads, lr);
+  return AGPT_OK;
+}
+
+static agpt_status setup(trainer *t) {
+  const agpt_train_args *a = t->a;
+  AGPT_TRY(agpt_backend_get(a->device, &t->be));
+  int dp = 1;
+  if (a->global_batch % (a->micro_batch * dp) != 0)
+    return agpt_fail("--global-batch-size %d is not a multiple of --micro-batch-size %d x data-parallel size %d",
+                     a->global_batch, a->micro_batch, dp);
+  t->grad_accum = a->global_batch / (a->micro_batch * dp);
+  AGPT_TRY(agpt_model_config_validate(&a->model, "model flags"));
+
+  agpt_model_opts mo = {.batch = a->micro_batch, .seq = a->model.max_seq, .recompute = a->recompute, .training = 1};
+  AGPT_TRY(agpt_model_create(&a->model, &mo, t->be, &t->model));
+  agpt_adamw_config oc = {a->beta1, a->beta2, a->adam_eps, a->weight_decay};
+  AGPT_TRY(agpt_adamw_init(&t->opt, t->be, &t->model->table, &oc));
+  size_t bytes = t->model->table.total * sizeof(float);
+  t->host_stage = malloc(bytes);
+  size_t bt = (size_t)a->micro_batch * (size_t)a->model.max_seq;
+  t->tokens = malloc(bt * sizeof(int32_t));
+  t->labels = malloc(bt * sizeof(int32_t));
+  if (!t->host_stage || !t->tokens || !t->labels)
+    return agpt_fail("out of memory for %.1f MiB of host staging buffers", (double)bytes / 1048576.0);
+
+  const char *load = a->load;
+  char dir[4096];
+  int64_t iter = -1;
+  if (load && agpt_ckpt_resolve(load, dir, sizeof dir, &iter) != AGPT_OK) {
+    /* `--load` pointing at the directory that `--save` will fill is the
+     * usual way to say "resume if there is something to resume". */
+    if (a->save && !strcmp(load, a->save) && !agpt_file_exists(load)) {
+      load = NULL;
+    } else {
+      char latest[4200];
+      snprintf(latest, sizeof latest, "%s/latest", load);
+      if (a->save && !strcmp(load, a->save) && !agpt_file_exists(latest))
+        load = NULL;
+      else
+        return agpt_fail_prefix("--load %s", load);
+    }
+  }
+  if (load) {
+    AGPT_TRY(load_checkpoint(t, dir));
+  } else {
+    AGPT_TRY(agpt_model_init_params(t->model, a->seed));
+  }
+  AGPT_TRY(open_loader(t));
+
+  t->sched.lr = a->lr;
+  t->sched.min_lr = a->min_lr;
+  t->sched.warmup = a->warmup_iters;
+  t->sched.decay_iters = a->decay_iters > 0 ? a->decay_iters : a->train_iters;
+  AGPT_TRY(agpt_lr_style_parse(a->decay_style, &t->sched.style));
+
+  if (a->metrics_file) {
+    AGPT_TRY(agpt_metrics_open(&t->metrics, a->metrics_file));
+  } else if (a->save) {
+    AGPT_TRY(agpt_mkdir_p(a->save));
+    char mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", a->save);
+    AGPT_TRY(agpt_metrics_open(&t->metrics, mpath));
+  } else {
+    AGPT_TRY(agpt_metrics_open(&t->metrics, NULL));
+  }
+  t->flops_per_token = model_flops_per_token(&a->model, a->model.max_seq);
+  t->peak_flops = agpt_measure_peak_flops(t->be);
+  return AGPT_OK;
+}
+
+static void print_plan(trainer *t) {
+  const agpt_train_args *a = t->a;
+  const agpt_model_config *c = &a->model;
+  agpt_model_memory mem;
+  if (a->quiet) return;
+  agpt_log_info("model: %s, %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, seq %d: %.2fM parameters",
+                agpt_arch_name(c->arch), c->n_layer, c->hidden, c->n_head, c->n_kv_head, c->ffn, c->vocab, c->max_seq,
+                (double)agpt_model_param_count(c) / 1e6);
+  agpt_log_info("batch: micro %d x accumulation %d = global %d samples (%d tokens) per step; %lld steps on %s",
+                a->micro_batch, t->grad_accum, a->global_batch, a->global_batch * c->max_seq,
+                (long long)a->train_iters, t->be->name);
+  if (agpt_model_memory_estimate(c, a->micro_batch, c->max_seq, a->recompute, &mem) == AGPT_OK)
+    agpt_log_info("memory implied by the config: params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s + "
+                  "scratch %.1f = %.1f MiB",
+                  mem.params / 1048576.0, mem.grads / 1048576.0, mem.optim / 1048576.0, mem.acts / 1048576.0,
+                  a->recompute ? " (recomputed)" : "", mem.scratch / 1048576.0, mem.total / 1048576.0);
+  agpt_log_info("measured GEMM peak %.1f GFLOP/s; %.2f GFLOP per token", t->peak_flops / 1e9,
+                t->flops_per_token / 1e9);
+}
+
+static void teardown(trainer *t) {
+  if (t->loader) agpt_loader_close(t->loader);
+  if (t->opt.be) agpt_adamw_free(&t->opt);
+  if (t->model) agpt_model_free(t->model);
+  agpt_metrics_close(&t->metrics);
+  free(t->host_stage);
+  free(t->tokens);
+  free(t->labels);
+}
+
+agpt_status agpt_train_run(const agpt_train_args *a) {
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.a = a;
+  agpt_log_set_quiet(a->quiet);
+  agpt_status st = setup(&t);
+  if (st != AGPT_OK) {
+    teardown(&t);
+    return st;
+  }
+  t.metrics.quiet = a->quiet;
+  print_plan(&t);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+
+  double run_start = agpt_now(), win_start = run_start, win_tokens = 0;
+  int64_t first_step = t.step;
+  int reported_memory = 0;
+  while (t.step < a->train_iters) {
+    int64_t step = t.step + 1;
+    double lr = agpt_lr_at(&t.sched, step), loss, norm;
+    int skipped;
+    double s0 = agpt_now();
+    st = train_step(&t, lr, &loss, &norm, &skipped);
+    if (st != AGPT_OK) break;
+    double step_s = agpt_now() - s0;
+    t.step = step;
+    win_tokens += (double)a->global_batch * a->model.max_seq;
+    if (skipped) {
+      t.skipped_total++;
+      t.skipped_run++;
+      char why[160];
+      snprintf(why, sizeof why, "loss %g, grad norm %g: update skipped", loss, norm);
+      agpt_log_warn("step %lld: non-finite %s (%lld in a row)", (long long)step, why, (long long)t.skipped_run);
+      agpt_metrics_event(&t.metrics, "skip", step, why);
+      if (t.skipped_run >= a->max_skipped) {
+        st = agpt_fail("stopping: %lld consecutive steps had a non-finite loss or gradient (limit --max-skipped-steps "
+                       "%d); lower --lr, check the data, or resume from an earlier checkpoint",
+                       (long long)t.skipped_run, a->max_skipped);
+        break;
+      }
+    } else {
+      t.skipped_run = 0;
+    }
+    int last = t.step == a->train_iters;
+    if (step % a->log_interval == 0 || last || step == first_step + 1) {
+      double now = agpt_now();
+      double win = now - win_start;
+      agpt_metrics_row r = {0};
+      r.step = step;
+      r.total = a->train_iters;
+      r.loss = loss;
+      r.lr = lr;
+      r.grad_norm = norm;
+      r.tok_s = win > 0 ? win_tokens / win : 0;
+      r.mfu = t.peak_flops > 0 ? r.tok_s * t.flops_per_token / t.peak_flops : 0;
+      r.step_ms = 1e3 * step_s;
+      r.elapsed_s = now - run_start;
+      r.eta_s = r.tok_s > 0 ? (double)(a->train_iters - step) * a->global_batch * a->model.max_seq / r.tok_s : NAN;
+      r.consumed_samples = t.consumed;
+      r.skipped = t.skipped_total;
+      r.peak_mib = (double)agpt_peak_rss_bytes() / 1048576.0;
+      agpt_metrics_log(&t.metrics, &r);
+      win_start = agpt_now();
+      win_tokens = 0;
+      if (!reported_memory && !a->quiet) {
+        reported_memory = 1;
+        agpt_log_info("peak resident memory after the first step: %.1f MiB", r.peak_mib);
+      }
+    }
+    int exit_now = (a->exit_interval > 0 && step % a->exit_interval == 0) || stop_requested;
+    if (a->save && (last || exit_now || (a->save_interval > 0 && step % a->save_interval == 0))) {
+      st = save_checkpoint(&t);
+      if (st != AGPT_OK) break;
+    }
+    if (exit_now && !last) {
+      agpt_log_info("exiting after iteration %lld (%s)", (long long)step,
+                    stop_requested ? "signal received" : "--exit-interval");
+      break;
+    }
+  }
+  if (st == AGPT_OK && !a->quiet)
+    agpt_log_info("done: %lld iterations, %llu samples consumed, %lld skipped, %.1f s, peak memory %.1f MiB",
+                  (long long)t.step, (unsigned long long)t.consumed, (long long)t.skipped_total,
+                  agpt_now() - run_start, (double)agpt_peak_rss_bytes() / 1048576.0);
+  teardown(&t);
+  return st;
+}
