@@ -1,11 +1,131 @@
-/* agpt preprocess: placeholder until the command lands; replaced by its real file. */
+/* agpt preprocess: tokenizes JSONL or plain text into Megatron .bin/.idx
+ * datasets (src/data/preprocess.h does the work; this file parses flags,
+ * loads the tokenizer and prints the summary). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "core/log.h"
+#include "data/indexed.h"
+#include "data/preprocess.h"
+#include "data/tokenizer.h"
+
+static const char summary[] =
+    "Tokenizes documents into Megatron indexed datasets (MMIDIDX .bin/.idx), one per JSON key, named\n"
+    "{output-prefix}_{key}_document.bin/.idx as Megatron's tools/preprocess_data.py names them.\n"
+    "Inputs ending in .txt are plain text (see --txt-split); all others are JSONL, one JSON object per\n"
+    "line with the text in the --json-keys fields. Tokens are uint16 when the vocabulary has fewer than\n"
+    "65,500 ids, int32 otherwise. The tokenizer's end-of-sequence id is appended to every document\n"
+    "(--append-eod, on by default; --append-eod=false turns it off). A document that encodes to no tokens\n"
+    "is skipped. A malformed JSONL line (broken or truncated JSON, not an object, missing field) is\n"
+    "reported with file and line number and skipped; --strict makes it an error. On any error nothing is\n"
+    "written under the output names. Progress (documents, MB/s, ETA) goes to stderr.";
 
 int agpt_cmd_preprocess(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "agpt preprocess: not available in this build\n");
-  return 2;
+  agpt_strlist inputs, keys;
+  const char *prefix, *tokenizer, *txt_split, *dtype_name;
+  int append_eod, workers, strict, max_warnings, help;
+  int64_t log_interval;
+  agpt_flag flags[] = {
+      {"input", AGPT_FLAG_STRLIST, &inputs, NULL, "input files: JSONL (any name) or plain text (*.txt)", NULL},
+      {"output-prefix", AGPT_FLAG_STR, &prefix, NULL, "outputs are {prefix}_{key}_document.bin/.idx", NULL},
+      {"tokenizer", AGPT_FLAG_STR, &tokenizer, NULL, "Hugging Face tokenizer.json (byte-level BPE)",
+       "tokenizer-model"},
+      {"json-keys", AGPT_FLAG_STRLIST, &keys, NULL, "JSON fields holding the text, one output each [default: text]",
+       NULL},
+      {"append-eod", AGPT_FLAG_BOOL, &append_eod, "1",
+       "append the tokenizer's end-of-sequence id to each document (on by default; --append-eod=false)", NULL},
+      {"workers", AGPT_FLAG_INT, &workers, "0", "encoding threads (0: all cores, or OMP_NUM_THREADS)", NULL},
+      {"strict", AGPT_FLAG_BOOL, &strict, "0", "fail on the first malformed line instead of skipping it", NULL},
+      {"log-interval", AGPT_FLAG_I64, &log_interval, "100000",
+       "documents between progress lines on stderr (0: only the summary)", NULL},
+      {"txt-split", AGPT_FLAG_STR, &txt_split, "file",
+       "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL},
+      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs: auto, uint16 or int32", NULL},
+      {"max-warnings", AGPT_FLAG_INT, &max_warnings, "20", "malformed lines reported one by one (the rest counted)",
+       NULL},
+  };
+  int nf = AGPT_NFLAGS(flags);
+  if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {
+    fprintf(stderr, "agpt preprocess: %s\n", agpt_errmsg());
+    return 2;
+  }
+  const char *usage = "agpt preprocess --input FILE... --output-prefix P --tokenizer tokenizer.json [flags]";
+  if (help) {
+    agpt_flags_usage(stdout, usage, summary, flags, nf);
+    agpt_strlist_free(&inputs);
+    agpt_strlist_free(&keys);
+    return 0;
+  }
+  int rc = 2;
+  agpt_preprocess_opts o = {0};
+  if (inputs.n == 0 || !prefix || !tokenizer) {
+    fprintf(stderr, "agpt preprocess: --input, --output-prefix and --tokenizer are required (see --help)\n");
+    goto out;
+  }
+  if (!strcmp(txt_split, "file")) {
+    o.txt_mode = AGPT_TXT_FILE;
+  } else if (!strcmp(txt_split, "blank")) {
+    o.txt_mode = AGPT_TXT_BLANK;
+  } else if (!strcmp(txt_split, "line")) {
+    o.txt_mode = AGPT_TXT_LINE;
+  } else {
+    fprintf(stderr, "agpt preprocess: --txt-split: expected file, blank or line, got '%s'\n", txt_split);
+    goto out;
+  }
+  if (!strcmp(dtype_name, "auto")) {
+    o.dtype = 0;
+  } else if (!strcmp(dtype_name, "uint16")) {
+    o.dtype = AGPT_IDX_U16;
+  } else if (!strcmp(dtype_name, "int32")) {
+    o.dtype = AGPT_IDX_I32;
+  } else {
+    fprintf(stderr, "agpt preprocess: --dtype: expected auto, uint16 or int32, got '%s'\n", dtype_name);
+    goto out;
+  }
+  if (log_interval < 0 || max_warnings < 0) {
+    fprintf(stderr, "agpt preprocess: --log-interval and --max-warnings must be >= 0\n");
+    goto out;
+  }
+  rc = 1;
+  agpt_tok *tok = NULL;
+  if (agpt_tok_load(tokenizer, &tok) != AGPT_OK) {
+    agpt_log_error("%s", agpt_errmsg());
+    goto out;
+  }
+  o.inputs = inputs.items;
+  o.n_inputs = inputs.n;
+  o.output_prefix = prefix;
+  o.tok = tok;
+  o.json_keys = keys.items;
+  o.n_keys = keys.n;
+  o.append_eod = append_eod;
+  o.workers = workers;
+  o.strict = strict;
+  o.log_interval = (uint64_t)log_interval;
+  o.max_warnings = max_warnings;
+  agpt_preprocess_stats st;
+  if (agpt_preprocess_run(&o, &st) != AGPT_OK) {
+    agpt_log_error("%s", agpt_errmsg());
+    agpt_log_error("preprocess failed; no output was written");
+  } else {
+    for (int k = 0; k < (keys.n ? keys.n : 1); k++) {
+      char *name = agpt_preprocess_output_name(prefix, keys.n ? keys.items[k] : "text");
+      agpt_log_info("wrote %s.bin and %s.idx (%s)", name, name, agpt_indexed_dtype_name(st.dtype));
+      free(name);
+    }
+    agpt_log_info("%llu documents, %llu tokens, %.1f MB in %.1f s (%.1f MB/s); skipped %llu malformed lines and "
+                  "%llu empty documents",
+                  (unsigned long long)st.docs, (unsigned long long)st.tokens, (double)st.bytes / 1e6, st.seconds,
+                  st.seconds > 0 ? (double)st.bytes / 1e6 / st.seconds : 0.0, (unsigned long long)st.malformed,
+                  (unsigned long long)st.empty);
+    rc = 0;
+  }
+  agpt_tok_free(tok);
+out:
+  agpt_strlist_free(&inputs);
+  agpt_strlist_free(&keys);
+  return rc;
 }

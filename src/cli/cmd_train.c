@@ -13,7 +13,7 @@
 
 typedef struct {
   const char *preset, *arch;
-  int num_layers, hidden, ffn, heads, kv_heads, seq, max_pos, vocab, untie, no_bias;
+  int num_layers, hidden, ffn, heads, kv_heads, max_pos, vocab, untie, no_bias;
   double rope_theta, norm_eps, init_std;
 } model_flags;
 
@@ -42,12 +42,6 @@ static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int 
   }
   if (agpt_flags_given(tbl, n, "num-key-value-heads")) c->n_kv_head = f->kv_heads;
   if (agpt_flags_given(tbl, n, "max-position-embeddings")) c->max_seq = f->max_pos;
-  if (agpt_flags_given(tbl, n, "seq-length")) {
-    if (!agpt_flags_given(tbl, n, "max-position-embeddings") && c->arch == AGPT_ARCH_LLAMA) c->max_seq = f->seq;
-    if (f->seq > c->max_seq)
-      return agpt_fail("--seq-length %d exceeds --max-position-embeddings %d (raise it or shorten the sequence)", f->seq,
-                       c->max_seq);
-  }
   if (agpt_flags_given(tbl, n, "vocab-size")) c->vocab = f->vocab;
   if (agpt_flags_given(tbl, n, "rope-theta")) c->rope_theta = (float)f->rope_theta;
   if (agpt_flags_given(tbl, n, "norm-epsilon")) c->norm_eps = (float)f->norm_eps;
