@@ -105,6 +105,7 @@ int agpt_cmd_train(int argc, char **argv) {
       {"keep-last", AGPT_FLAG_INT, &a.keep_last, "3", "checkpoints kept (0: all)", NULL},
       {"log-interval", AGPT_FLAG_INT, &a.log_interval, "10", "steps between progress lines", NULL},
       {"metrics-file", AGPT_FLAG_STR, &a.metrics_file, NULL, "JSONL metrics file (default: <save>/metrics.jsonl)", NULL},
+      {"log-batches", AGPT_FLAG_STR, &a.log_batches, NULL, "append each micro-batch's tokens then labels (int32) to this file, to audit the data order", NULL},
       {"device", AGPT_FLAG_STR, &a.device, "cpu", "backend", NULL},
       {"quiet", AGPT_FLAG_BOOL, &a.quiet, NULL, "only warnings and errors on the console", NULL},
   };

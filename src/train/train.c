@@ -39,6 +39,7 @@ typedef struct {
   float *host_stage;         /* table.total floats for checkpoint I/O; owned */
   int32_t *tokens, *labels;  /* (micro_batch, seq) host; owned */
   double flops_per_token, peak_flops;
+  FILE *batches; /* --log-batches; owned */
 } trainer;
 
 /* FLOPs of one token through forward and backward: 6 per matmul weight
@@ -227,6 +228,12 @@ static agpt_status train_step(trainer *t, double lr, double *loss, double *norm,
   double sum = 0;
   for (int k = 0; k < t->grad_accum; k++) {
     AGPT_TRY(agpt_loader_next(t->loader, t->tokens, t->labels));
+    if (t->batches) {
+      size_t bt = (size_t)B * (size_t)T;
+      if (fwrite(t->tokens, sizeof(int32_t), bt, t->batches) != bt ||
+          fwrite(t->labels, sizeof(int32_t), bt, t->batches) != bt || fflush(t->batches) != 0)
+        return agpt_fail("%s: cannot append the batch (--log-batches)", a->log_batches);
+    }
     float l;
     AGPT_TRY(agpt_model_forward(m, t->tokens, t->labels, B, T, &l));
     AGPT_TRY(agpt_model_backward(m, 1.0f / (float)t->grad_accum));
@@ -308,6 +315,8 @@ static agpt_status setup(trainer *t) {
   } else {
     AGPT_TRY(agpt_metrics_open(&t->metrics, NULL));
   }
+  if (a->log_batches && !(t->batches = fopen(a->log_batches, "ab")))
+    return agpt_fail("--log-batches %s: cannot open for appending", a->log_batches);
   t->flops_per_token = model_flops_per_token(&a->model, a->model.max_seq);
   t->peak_flops = agpt_measure_peak_flops(t->be);
   return AGPT_OK;
@@ -338,6 +347,7 @@ static void teardown(trainer *t) {
   if (t->opt.be) agpt_adamw_free(&t->opt);
   if (t->model) agpt_model_free(t->model);
   agpt_metrics_close(&t->metrics);
+  if (t->batches) fclose(t->batches);
   free(t->host_stage);
   free(t->tokens);
   free(t->labels);
@@ -363,8 +373,8 @@ agpt_status agpt_train_run(const agpt_train_args *a) {
   int reported_memory = 0;
   while (t.step < a->train_iters) {
     int64_t step = t.step + 1;
-    double lr = agpt_lr_at(&t.sched, step), loss, norm;
-    int skipped;
+    double lr = agpt_lr_at(&t.sched, step), loss = 0, norm = 0;
+    int skipped = 0;
     double s0 = agpt_now();
     st = train_step(&t, lr, &loss, &norm, &skipped);
     if (st != AGPT_OK) break;

@@ -48,6 +48,7 @@ typedef struct {
   int64_t save_interval, exit_interval;
   int keep_last;
   int log_interval;
+  const char *log_batches;  /* append every micro-batch's tokens and labels (int32) here */
   const char *metrics_file; /* JSONL of the metrics (default <save>/metrics.jsonl) */
   const char *device;
   const char *tokenizer; /* copied into checkpoints for generation */
