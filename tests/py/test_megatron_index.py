@@ -1,0 +1,192 @@
+"""The `megatron` sample index against a numpy reference of Megatron-DeepSpeed.
+
+Small synthetic corpora are written as MMIDIDX files; the megatron_dump tool
+builds agpt's index and writes every array as .npy; megatron_ref.py computes
+the same arrays with numpy's RandomState. Arrays must be equal element for
+element, and the tokens of samples must be equal."""
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+import megatron_ref as ref
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def dump_bin():
+    tools = os.environ.get("AGPT_TOOLS", str(ROOT / "build" / "tools"))
+    path = os.path.join(tools, "megatron_dump")
+    assert os.path.exists(path), f"{path} is missing: run `make` first"
+    return path
+
+
+def make_corpus(path, n_docs, seed, lo=1, hi=40, vocab=50000):
+    rng = np.random.default_rng(seed)
+    docs = [rng.integers(0, vocab, size=int(rng.integers(lo, hi))) for _ in range(n_docs)]
+    sizes = ref.write_indexed(str(path), docs)
+    return sizes, docs
+
+
+def run_dump(dump_bin, out, args):
+    out.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run([dump_bin, str(out), *map(str, args)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def load(out, name):
+    return np.load(out / name)
+
+
+def check_file(out, f, want):
+    doc_idx = load(out, f"f{f}_doc_idx.npy")
+    sample_idx = load(out, f"f{f}_sample_idx.npy")
+    shuffle_idx = load(out, f"f{f}_shuffle_idx.npy")
+    meta = dict(line.split() for line in (out / f"f{f}_meta.txt").read_text().splitlines())
+    assert int(meta["doc_begin"]) == want["doc_begin"] and int(meta["doc_end"]) == want["doc_end"]
+    assert int(meta["tokens_per_epoch"]) == want["tokens"]
+    assert int(meta["num_epochs"]) == want["epochs"]
+    assert int(meta["separate_last_epoch"]) == int(want["separate"])
+    assert int(meta["num_samples"]) == want["num_samples"]
+    assert doc_idx.dtype == np.int32 and np.array_equal(doc_idx, want["doc_idx"])
+    assert np.array_equal(sample_idx, want["sample_idx"].astype(np.int64))
+    assert shuffle_idx.dtype == want["shuffle_idx"].dtype
+    assert np.array_equal(shuffle_idx, want["shuffle_idx"])
+
+
+def check_samples(out, built, docs_of_file, seq, layout):
+    samples = load(out, "samples.npy")
+    origins = load(out, "origins.npy")
+    for i in range(samples.shape[0]):
+        f, toks = ref.sample_of(built, lambda fi, s: docs_of_file[fi][s], i, seq, layout)
+        assert origins[i, 0] == f
+        assert np.array_equal(samples[i], toks.astype(np.int32)), f"sample {i}"
+
+
+SINGLE_CASES = [
+    # (seed, seq, split, split_index, num_samples, n_docs)
+    (1234, 16, "1", 0, 40, 60),        # one epoch
+    (7, 8, "98,2,0", 0, 300, 50),       # three epochs, last one short: separate last epoch
+    (7, 8, "98,2,0", 0, 339, 50),       # three epochs, last one >= 80%: shuffled together
+    (0, 32, "90,5,5", 1, 30, 200),      # valid split, several epochs of a small range
+    (4321, 5, "1", 0, 205, 40),        # epochs > 1 with a short last epoch (separate)
+    (99, 64, "1", 0, 3, 500),          # few samples from a large file
+]
+
+
+@pytest.mark.parametrize("seed,seq,split,k,n,n_docs", SINGLE_CASES)
+def test_single_file(tmp_path, dump_bin, seed, seq, split, k, n, n_docs):
+    sizes, docs = make_corpus(tmp_path / "a", n_docs, seed)
+    out = run_dump(dump_bin, tmp_path / "out", ["--data-path", tmp_path / "a", "--split", split, "--split-index", k,
+                                                "--seq-length", seq, "--num-samples", n, "--seed", seed,
+                                                "--samples", min(n, 50)])
+    want = ref.gpt_dataset(sizes, split, k, n, seq, seed)
+    check_file(out, 0, want)
+    built = dict(files=[want], size=n, top=None)
+    check_samples(out, built, [docs], seq, "plain")
+
+
+def test_separate_last_epoch_cases_exist():
+    """The cases above cover both branches of the 80% rule."""
+    seen = set()
+    for seed, seq, split, k, n, n_docs in SINGLE_CASES:
+        rng = np.random.default_rng(seed)
+        sz = np.array([len(rng.integers(0, 50000, size=int(rng.integers(1, 40)))) for _ in range(n_docs)])  # as make_corpus
+        want = ref.gpt_dataset(sz, split, k, n, seq, seed)
+        seen.add((want["epochs"] > 1, bool(want["separate"])))
+    assert (True, True) in seen and (True, False) in seen and (False, False) in seen
+
+
+def test_three_file_plain_blend(tmp_path, dump_bin):
+    seed, seq, n = 5, 12, 400
+    corpora = [make_corpus(tmp_path / f"p{i}", nd, 10 + i) for i, nd in enumerate([80, 30, 150])]
+    weights = [0.3, 0.5, 0.2]
+    args = ["--data-path"]
+    for w, i in zip(weights, range(3)):
+        args += [w, tmp_path / f"p{i}"]
+    out = run_dump(dump_bin, tmp_path / "out", args + ["--split", "99,1,0", "--seq-length", seq, "--num-samples", n,
+                                                        "--seed", seed, "--samples", 120])
+    built = ref.build_plain([c[0] for c in corpora], weights, "99,1,0", 0, n, seq, seed)
+    for f in range(3):
+        check_file(out, f, built["files"][f])
+    assert np.array_equal(load(out, "blend_index.npy"), built["top"][0])
+    assert np.array_equal(load(out, "blend_sample_index.npy"), built["top"][1])
+    check_samples(out, built, [c[1] for c in corpora], seq, "plain")
+
+
+@pytest.mark.parametrize("blend_in,shuffle_in", [(False, False), (True, True), (False, True)])
+def test_data_file_list_two_corpora(tmp_path, dump_bin, blend_in, shuffle_in):
+    seed, seq, n = 77, 10, 500
+    spec = [(2.0, "books", 60), (1.0, "web", 90), (1.5, "books", 40), (0.5, "arxiv", 70)]
+    files = []
+    lines = []
+    for i, (w, corpus, nd) in enumerate(spec):
+        files.append(make_corpus(tmp_path / f"d{i}", nd, 100 + i))
+        lines.append(f"{w} {tmp_path / f'd{i}'} {corpus}")
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    extra = (["--blend-sample-in-corpus"] if blend_in else []) + (["--shuffle-sample-in-corpus"] if shuffle_in else [])
+    out = run_dump(dump_bin, tmp_path / "out", ["--data-file-list", tmp_path / "list.txt", "--split", "990,10,0",
+                                                "--seq-length", seq, "--num-samples", n, "--seed", seed,
+                                                "--samples", 150, *extra])
+    built = ref.build_corpus([f[0] for f in files], [s[0] for s in spec], [s[1] for s in spec], "990,10,0", 0, n,
+                             seq, seed, blend_in, shuffle_in)
+    for f in range(len(spec)):
+        check_file(out, f, built["files"][f])
+    info = (out / "info.txt").read_text().splitlines()
+    assert int(info[0].split()[1]) == built["size"]
+    names = [line.split()[1] for line in info if line.startswith("corpus ")]
+    assert names == [c["name"] for c in built["corpora"]] == ["arxiv", "books", "web"]
+    for c, corpus in enumerate(built["corpora"]):
+        assert np.array_equal(load(out, f"corpus{c}_index.npy"), corpus["index"])
+        assert np.array_equal(load(out, f"corpus{c}_sample_index.npy"), corpus["sample_index"])
+        if shuffle_in:
+            assert np.array_equal(load(out, f"corpus{c}_shuffle.npy"), corpus["shuffle"])
+    assert np.array_equal(load(out, "blend_index.npy"), built["top"][0])
+    assert np.array_equal(load(out, "blend_sample_index.npy"), built["top"][1])
+    check_samples(out, built, [f[1] for f in files], seq, "corpus")
+
+
+def test_many_corpora_blend_weights(tmp_path, dump_bin):
+    """Enough corpora that np.sum's pairwise order matters, with uneven weights."""
+    seed, seq, n = 3, 4, 3000
+    rng = np.random.default_rng(11)
+    lines, sizes = [], []
+    for i in range(20):
+        sz, _ = make_corpus(tmp_path / f"m{i}", 30, 200 + i, lo=1, hi=12)
+        sizes.append(sz)
+        w = float(rng.choice([1e-3, 0.1, 0.7, 3.0, 10.0]))
+        lines.append((w, f"c{i % 13:02d}"))
+    (tmp_path / "list.txt").write_text("".join(f"{w!r} {tmp_path / f'm{i}'} {c}\n" for i, (w, c) in enumerate(lines)))
+    out = run_dump(dump_bin, tmp_path / "out", ["--data-file-list", tmp_path / "list.txt", "--seq-length", seq,
+                                                "--num-samples", n, "--seed", seed])
+    built = ref.build_corpus(sizes, [w for w, _ in lines], [c for _, c in lines], "1", 0, n, seq, seed)
+    assert np.array_equal(load(out, "blend_index.npy"), built["top"][0])
+    assert np.array_equal(load(out, "blend_sample_index.npy"), built["top"][1])
+    for f in range(len(lines)):
+        check_file(out, f, built["files"][f])
+
+
+def test_reference_split_matches_megatron_examples():
+    # Hand-computed from get_train_valid_test_split_.
+    assert ref.split_bounds("990,10,0", 1000) == [0, 990, 1000, 1000]
+    assert ref.split_bounds("98,2,0", 50) == [0, 49, 50, 50]
+    assert ref.split_bounds("1", 7) == [0, 7, 7, 7]
+    # 27 + round(1.5) = 29, + round(1.5) = 31: one too many, taken off every boundary after the first.
+    assert ref.split_bounds("90,5,5", 30) == [0, 26, 28, 30]
+    # round(2.5) = 2 twice (half to even), + 5 = 9: one short, added to every boundary after the first.
+    assert ref.split_bounds("1,1,2", 10) == [0, 3, 5, 10]
+
+
+def test_errors_name_the_file(tmp_path, dump_bin):
+    make_corpus(tmp_path / "tiny", 3, 1)
+    p = subprocess.run([dump_bin, str(tmp_path), "--data-path", str(tmp_path / "tiny"), "--split", "1,0,0",
+                        "--split-index", "1", "--num-samples", "5"], capture_output=True, text=True)
+    assert p.returncode != 0 and "tiny" in p.stderr and "split" in p.stderr
+    p = subprocess.run([dump_bin, str(tmp_path), "--data-path", str(tmp_path / "tiny"), "--seed", str(2**32)],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "--seed" in p.stderr
