@@ -96,7 +96,7 @@ int agpt_cmd_train(int argc, char **argv) {
       {"data-path", AGPT_FLAG_STRLIST, &a.data_path, NULL, "PREFIX, or WEIGHT PREFIX WEIGHT PREFIX ... (Megatron blend)", NULL},
       {"data-file-list", AGPT_FLAG_STR, &a.data_file_list, NULL, "AuroraGPT data-file-list: `weight prefix corpus` per line", NULL},
       {"split", AGPT_FLAG_STR, &a.split, "969,30,1", "train,valid,test ratios over documents", NULL},
-      {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", NULL},
+      {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", "index-mode"},
       {"data-cache-path", AGPT_FLAG_STR, &a.data_cache_path, NULL, "where megatron-mode indices are cached", NULL},
       {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL},
       {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL},

@@ -337,7 +337,17 @@ const char *agpt_tok_token_str(const agpt_tok *t, int32_t id, size_t *len) {
 
 /* ---- per-thread context ----------------------------------------------- */
 
-enum { TLS_SLOTS = 4, CACHE_MAX_KEY = 48, CACHE_CAP = 1 << 16, CACHE_MAX_USED = CACHE_CAP / 2 };
+/* The cache holds up to CACHE_MAX_USED pieces of at most CACHE_MAX_KEY bytes
+ * in pools sized for typical pieces (a few bytes, one or two ids); it is
+ * cleared when the table or a pool fills, about 2.5 MB per context. */
+enum {
+  TLS_SLOTS = 4,
+  CACHE_MAX_KEY = 48,
+  CACHE_CAP = 1 << 16,
+  CACHE_MAX_USED = CACHE_CAP / 2,
+  CACHE_KPOOL = CACHE_MAX_USED * 16,
+  CACHE_VPOOL = CACHE_MAX_USED * 4,
+};
 
 typedef struct {
   uint64_t hash;
@@ -354,9 +364,9 @@ typedef struct {
   tok_scratch *scratch;
   cache_slot *slots; /* (CACHE_CAP) */
   size_t used;
-  unsigned char *kpool; /* (CACHE_MAX_USED * CACHE_MAX_KEY) */
+  unsigned char *kpool; /* (CACHE_KPOOL) piece bytes */
   size_t kused;
-  int32_t *vpool; /* (CACHE_MAX_USED * CACHE_MAX_KEY): a piece never has more ids than bytes */
+  int32_t *vpool; /* (CACHE_VPOOL) ids */
   size_t vused;
   /* BPE work arrays, grown to the longest piece seen */
   int32_t *sym, *prev, *next, *out;
@@ -415,8 +425,8 @@ static tok_ctx *ctx_get(const agpt_tok *t) {
   if (!c->scratch) {
     c->scratch = tok_scratch_new();
     c->slots = agpt_xmalloc(CACHE_CAP * sizeof *c->slots);
-    c->kpool = agpt_xmalloc((size_t)CACHE_MAX_USED * CACHE_MAX_KEY);
-    c->vpool = agpt_xmalloc((size_t)CACHE_MAX_USED * CACHE_MAX_KEY * sizeof *c->vpool);
+    c->kpool = agpt_xmalloc(CACHE_KPOOL);
+    c->vpool = agpt_xmalloc(CACHE_VPOOL * sizeof *c->vpool);
   }
   memset(c->slots, 0, CACHE_CAP * sizeof *c->slots);
   c->used = c->kused = c->vused = 0;
@@ -566,7 +576,7 @@ static agpt_status on_piece(void *vctx, const unsigned char *p, size_t n) {
   }
   size_t k = bpe_piece(t, c, p, n);
   ids_append(e, c->out, k);
-  if (c->used >= CACHE_MAX_USED) {
+  if (c->used >= CACHE_MAX_USED || c->kused + n > CACHE_KPOOL || c->vused + k > CACHE_VPOOL) {
     memset(c->slots, 0, CACHE_CAP * sizeof *c->slots);
     c->used = c->kused = c->vused = 0;
     i = h & mask;
