@@ -131,7 +131,7 @@ static uint64_t megatron_count(uint64_t val, double weight) {
 /* ---------- blending ---------- */
 
 #define BLEND_DELTA 1e-2
-#define BLEND_THETA 0.25
+#define BLEND_THETA 0.35
 
 typedef struct {
   uint64_t step;

@@ -33,7 +33,7 @@ static int get_bool(const agpt_json *obj, const char *key, int def) {
 static char *regex_quote(const char *s, size_t n, size_t *out_len) {
   agpt_sb sb = {0};
   for (size_t i = 0; i < n; i++) {
-    if (strchr("\\^$.|?*+()[]{}-/", s[i]) && s[i]) agpt_sb_put(&sb, "\\", 1);
+    if (s[i] && strchr("\\^$.|?*+()[]{}-/#", s[i])) agpt_sb_put(&sb, "\\", 1);
     agpt_sb_put(&sb, s + i, 1);
   }
   *out_len = sb.len;
@@ -228,13 +228,10 @@ agpt_status agpt_tok_load_json(const char *text, size_t len, const char *path, a
   } else if (load_model(t, model, path) == AGPT_OK &&
              load_added(t, agpt_json_get(root, "added_tokens"), agpt_json_get(model, "vocab"), path) == AGPT_OK &&
              load_pretok(t, agpt_json_get(root, "pre_tokenizer"), path) == AGPT_OK) {
-    size_t ulen;
-    const char *unk = get_str(model, "unk_token", &ulen);
-    if (unk && (t->unk = agpt_json_get(agpt_json_get(model, "vocab"), unk) ? 0 : -1) == 0) {
-      int64_t id;
-      agpt_json_int(agpt_json_get(agpt_json_get(model, "vocab"), unk), &id);
-      t->unk = (int32_t)id;
-    }
+    const char *unk = get_str(model, "unk_token", NULL);
+    int64_t uid;
+    if (unk && agpt_json_int(agpt_json_get(agpt_json_get(model, "vocab"), unk), &uid) == AGPT_OK) t->unk = (int32_t)uid;
+    agpt_err_clear();
     st = tok_finish(t, path);
   }
   agpt_json_free(root);

@@ -510,8 +510,8 @@ agpt_status agpt_tok_train(const agpt_tok_counter *c, const agpt_tok_train_opts 
     merges[nmerges][0] = e.a;
     merges[nmerges][1] = e.b;
     nmerges++;
-    /* merge in every word that may hold the pair; where[] may grow while we
-     * walk it (a == b == c cannot happen, but c pairs land in other lists) */
+    /* merge in every word that may hold the pair; the list is detached
+     * first because pair_change() may grow the pair table under us */
     int32_t *where = p->where;
     uint32_t nwhere = p->nwhere;
     p->where = NULL;

@@ -7,6 +7,14 @@
  * `tokenizers` library on valid UTF-8 text; decode(encode(x)) == x for every
  * byte string, including invalid UTF-8.
  *
+ * Bytes that are not part of valid UTF-8 (which `tokenizers` cannot be given:
+ * it takes Rust strings) cut the text: each such byte is a pre-token of its
+ * own and the valid stretches around it are pre-tokenized separately.
+ * Not implemented: the lstrip/rstrip/single_word options of added tokens
+ * (read, kept on save, but matching is always exact), normalizers other than
+ * none, and the post-processor (encode never adds BOS/EOS; callers append
+ * agpt_tok_eos() themselves).
+ *
  * A loaded agpt_tok is immutable: any number of threads may encode and decode
  * with one shared agpt_tok at the same time. */
 #ifndef AGPT_DATA_TOKENIZER_H
