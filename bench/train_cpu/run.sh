@@ -3,7 +3,7 @@
 # machine, in one run. Usage: bench/train_cpu/run.sh [CONFIG...]
 # CONFIGs: gpt2-124m/T64 gpt2-124m/T256 llama-134m/T64 llama-134m/T256 (all by default).
 # PyTorch runs at its best here: Debian's torch with OpenBLAS's AVX-512
-# kernels (no OPENBLAS_CORETYPE override) and jemalloc with decay disabled.
+# kernels and jemalloc with decay disabled.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${THREADS:-2}
@@ -14,7 +14,10 @@ configs=("$@")
 bash scripts/deps.sh --test >/dev/null
 dpkg -s libjemalloc2 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libjemalloc2; }
 make -s build/agpt >/dev/null
-unset OPENBLAS_CORETYPE
+# OpenBLAS's own CPU detection reports Prescott (SSE3 kernels) on some
+# virtual machines; give PyTorch's OpenBLAS the AVX-512 kernels when the CPU
+# has them, as agpt chooses for itself.
+if grep -q avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; else unset OPENBLAS_CORETYPE; fi
 py=.venv/bin/python
 [ -x "$py" ] || py=/usr/bin/python3
 jemalloc=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)

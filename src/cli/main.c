@@ -26,18 +26,36 @@ static void usage(FILE *out) {
     fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
-/* OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads. A preset
- * older core type (seen in the wild: Haswell on AVX-512 machines) halves the
- * GEMM rate, so agpt drops it and re-executes itself before any work is done.
+/* OpenBLAS picks its kernels once, when the library loads, from
+ * OPENBLAS_CORETYPE or its own CPU detection. Both go wrong in practice: the
+ * detection reports "Prescott" (SSE3 kernels, a tenth of the speed) inside
+ * some virtual machines, and environments preset older types (Haswell on
+ * AVX-512 machines halves the GEMM rate). So agpt decides from the CPU's
+ * own feature flags and, when the environment says otherwise, re-executes
+ * itself with the right value before any work is done.
  * AGPT_KEEP_OPENBLAS_CORETYPE=1 keeps the user's choice. */
-static void drop_forced_coretype(char **argv) {
-  if (!getenv("OPENBLAS_CORETYPE") || getenv("AGPT_KEEP_OPENBLAS_CORETYPE")) return;
-  unsetenv("OPENBLAS_CORETYPE");
+static const char *best_coretype(void) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return NULL;
+}
+
+static void choose_blas_kernels(char **argv) {
+  if (getenv("AGPT_KEEP_OPENBLAS_CORETYPE") || getenv("AGPT_BLAS_CHOSEN")) return;
+  const char *want = best_coretype(), *have = getenv("OPENBLAS_CORETYPE");
+  if (!want || (have && !strcmp(have, want))) return;
+  setenv("OPENBLAS_CORETYPE", want, 1);
+  setenv("AGPT_BLAS_CHOSEN", "1", 1); /* one re-exec at most */
   execv("/proc/self/exe", argv);
 }
 
 int main(int argc, char **argv) {
-  drop_forced_coretype(argv);
+  choose_blas_kernels(argv);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
