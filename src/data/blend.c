@@ -137,10 +137,12 @@ agpt_status agpt_blend_parse_file_list(const char *path, agpt_blend *out) {
     }
     double w;
     if (!parse_weight(fields[0], &w)) {
+      /* fields point into text: format the message before freeing it. */
+      agpt_fail("%s:%d: weight '%s' is not a finite number >= 0 (the first field is the weight)", path, line,
+                fields[0]);
       agpt_blend_free(&b);
       free(text);
-      return agpt_fail("%s:%d: weight '%s' is not a finite number >= 0 (the first field is the weight)", path, line,
-                       fields[0]);
+      return AGPT_ERR;
     }
     char *prefix = prefix_dup(fields[1], strlen(fields[1]));
     if (!idx_exists(prefix)) {

@@ -428,12 +428,29 @@ agpt_status agpt_fast_index_locate(const agpt_fast_index *ix, uint64_t i, agpt_f
   return AGPT_OK;
 }
 
-/* The sequence of the split holding token position t. */
+/* The sequence of the split holding token position t: the last sequence s
+ * with start(s) <= t. Document lengths vary but token positions grow about
+ * linearly with the sequence number, so a few interpolation steps shrink
+ * the bracket to a handful of entries before the binary search; each probe
+ * is a likely cache miss in a map of up to gigabytes. */
 static uint64_t seq_at(const agpt_indexed *ds, const agpt_fast_file_info *fi, uint64_t t) {
-  uint64_t lo = fi->seq_begin, hi = fi->seq_end - 1;
+  uint64_t lo = fi->seq_begin, hi = fi->seq_end - 1; /* answer in [lo, hi] */
+  const uint64_t isz = ds->itemsize;
+  for (int step = 0; step < 4 && hi - lo > 8; step++) {
+    uint64_t plo = (uint64_t)ds->pointers[lo] / isz, phi = (uint64_t)ds->pointers[hi] / isz;
+    if (phi <= t) return hi; /* start(hi) <= t: hi is the last such */
+    /* start(lo) <= t < start(hi): guess proportionally, keep the bracket. */
+    uint64_t g = lo + (uint64_t)((double)(t - plo) / (double)(phi - plo) * (double)(hi - lo));
+    if (g <= lo) g = lo + 1;
+    if (g >= hi) g = hi - 1;
+    if ((uint64_t)ds->pointers[g] / isz <= t)
+      lo = g;
+    else
+      hi = g - 1;
+  }
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo + 1) / 2;
-    if ((uint64_t)ds->pointers[mid] / ds->itemsize <= t)
+    if ((uint64_t)ds->pointers[mid] / isz <= t)
       lo = mid;
     else
       hi = mid - 1;

@@ -219,7 +219,9 @@ int main(void) {
   test_attention(1, 9, 3, 3, 6, 1);  /* multi-head, odd head size */
   test_attention(2, 5, 4, 1, 16, 1); /* multi-query */
   test_attention(1, 1, 2, 1, 8, 1);  /* one token */
+  test_attention(1, 67, 2, 1, 4, 1);  /* more than one block of 64 queries */
   test_attention(2, 37, 4, 2, 64, 0); /* head size of the real models, forward only */
+  test_attention(1, 150, 4, 2, 64, 0);
   test_rope();
   return check_done("test_backend_attention");
 }
