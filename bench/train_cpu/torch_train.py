@@ -110,7 +110,7 @@ class Model(nn.Module):
         for b in self.blocks:
             x = b(x, cos, sin, mask)
         logits = self.head(self.lnf(x))
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
 def main():
