@@ -7,6 +7,9 @@ build=${1:-build}
 export AGPT_BIN="$PWD/$build/agpt"
 export AGPT_TOOLS="$PWD/$build/tools"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# The test binaries link OpenBLAS directly (the agpt binary chooses for
+# itself): give them the AVX-512 kernels, not OpenBLAS's Prescott fallback.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q avx512bw /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
 passed=0 failed=0 failed_names=()
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue

@@ -5,7 +5,7 @@
  * weight gradient) and the median time of each other kernel, then the time
  * one training step spends in each group, from the per-layer counts of the
  * GPT-2 forward and backward. Run through bench/kernels/run.sh, which builds
- * it with the project's flags and clears OPENBLAS_CORETYPE. */
+ * it with the project's flags and picks OpenBLAS's AVX-512 kernels. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 
 static agpt_backend *be;
 
@@ -51,26 +52,17 @@ static int cmp_d(const void *a, const void *b) {
     ts_[r_ / 2];                                            \
   })
 
-int main(int argc, char **argv) {
-  int B = argc > 1 ? atoi(argv[1]) : 4, T = argc > 2 ? atoi(argv[2]) : 256, reps = argc > 3 ? atoi(argv[3]) : 7;
-  if (agpt_backend_get("cpu", &be) != AGPT_OK) return 1;
-  int C = 768, NH = 12, HS = 64, V = 50257, L = 12, N = B * T, F4 = 4 * C;
-  printf("bench_kernels: B=%d T=%d threads=%d OPENBLAS_CORETYPE=%s\n", B, T, omp_get_max_threads(),
-         getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+typedef struct {
+  const char *name;
+  int IC, OC, per_layer;
+} mm_shape;
 
-  /* matmuls: out(N, OC) = x(N, IC) @ W(OC, IC)^T and its two gradients */
-  struct {
-    const char *name;
-    int IC, OC, per_layer;
-  } mm[] = {{"qkv", C, 3 * C, 1}, {"attn.proj", C, C, 1}, {"mlp.fc", C, F4, 1}, {"mlp.proj", F4, C, 1},
-            {"lm_head", C, V, 0}};
-  double mm_step = 0;
-  size_t maxw = (size_t)V * C, maxa = (size_t)N * (V > F4 ? V : F4);
-  float *W = buf(maxw, 0.1f), *dW = buf(maxw, 0.f), *X = buf((size_t)N * F4, 1.f), *Y = buf(maxa, 1.f);
-  float *dX = buf((size_t)N * F4, 0.f);
-  printf("\n%-10s %-22s %9s %9s %9s   (GFLOP/s)\n", "matmul", "shape", "fwd", "dinp", "dW");
-  for (size_t k = 0; k < sizeof mm / sizeof mm[0]; k++) {
-    int IC = mm[k].IC, OC = mm[k].OC, r = OC == V ? (reps < 3 ? reps : 3) : reps;
+/* prints GFLOP/s of each shape's three products; returns seconds per step */
+static double bench_matmuls(const mm_shape *mm, int n, int N, int L, int reps, float *W, float *dW, float *X,
+                            float *Y, float *dX) {
+  double step = 0;
+  for (int k = 0; k < n; k++) {
+    int IC = mm[k].IC, OC = mm[k].OC, r = mm[k].per_layer ? reps : (reps < 3 ? reps : 3);
     double fl = 2.0 * N * IC * OC;
     double tf = TIME(r, be->matmul(be, 0, 1, N, OC, IC, 1.f, X, IC, W, IC, 0.f, Y, OC));
     double tb = TIME(r, be->matmul(be, 0, 0, N, IC, OC, 1.f, Y, OC, W, IC, 0.f, dX, IC));
@@ -79,8 +71,29 @@ int main(int argc, char **argv) {
     snprintf(shape, sizeof shape, "(%dx%d)@(%dx%d)", N, IC, IC, OC);
     printf("%-10s %-22s %9.1f %9.1f %9.1f   %.2f ms total\n", mm[k].name, shape, fl / tf * 1e-9, fl / tb * 1e-9,
            fl / tw * 1e-9, (tf + tb + tw) * 1e3);
-    mm_step += (tf + tb + tw) * (mm[k].per_layer ? L : 1);
+    step += (tf + tb + tw) * (mm[k].per_layer ? L : 1);
   }
+  return step;
+}
+
+int main(int argc, char **argv) {
+  int B = argc > 1 ? atoi(argv[1]) : 4, T = argc > 2 ? atoi(argv[2]) : 256, reps = argc > 3 ? atoi(argv[3]) : 7;
+  if (agpt_backend_get("cpu", &be) != AGPT_OK) return 1;
+  int C = 768, NH = 12, HS = 64, V = 50257, L = 12, N = B * T, F4 = 4 * C;
+  printf("bench_kernels: B=%d T=%d threads=%d matmul: %s\n", B, T, omp_get_max_threads(), agpt_cpu_blas_describe());
+
+  /* matmuls: out(N, OC) = x(N, IC) @ W(OC, IC)^T and its two gradients */
+  size_t maxw = (size_t)V * C, maxa = (size_t)N * (V > F4 ? V : F4);
+  float *W = buf(maxw, 0.1f), *dW = buf(maxw, 0.f), *X = buf((size_t)N * F4, 1.f), *Y = buf(maxa, 1.f);
+  float *dX = buf((size_t)N * F4, 0.f);
+  const mm_shape gpt2[] = {{"qkv", C, 3 * C, 1}, {"attn.proj", C, C, 1}, {"mlp.fc", C, F4, 1},
+                           {"mlp.proj", F4, C, 1}, {"lm_head", C, V, 0}};
+  const mm_shape llama[] = {{"qkv", C, 3 * C, 1}, {"o_proj", C, C, 1}, {"gate_up", C, 2 * 2048, 1},
+                            {"down", 2048, C, 1}, {"lm_head", C, 32000, 0}};
+  printf("\n%-10s %-22s %9s %9s %9s   (GFLOP/s, GPT-2 124M)\n", "matmul", "shape", "fwd", "dinp", "dW");
+  double mm_step = bench_matmuls(gpt2, 5, N, L, reps, W, dW, X, Y, dX);
+  printf("%-10s %-22s %9s %9s %9s   (GFLOP/s, Llama 134M)\n", "matmul", "shape", "fwd", "dinp", "dW");
+  double mm_llama = bench_matmuls(llama, 5, N, L, reps, W, dW, X, Y, dX);
 
   /* other kernels */
   int32_t *tok = malloc((size_t)N * sizeof *tok);
@@ -120,8 +133,8 @@ int main(int argc, char **argv) {
   printf("%-28s %10.3f\n", "bias_bwd (N x 4C)", t_bias_b * 1e3);
   printf("%-28s %10.3f\n", "xent_fwd_bwd (N x V)", t_xent * 1e3);
 
-  /* Llama-style kernels: C=768, F=2048, NH=12, KVH=4 */
-  int F = 2048, KVH = 4, R = (NH + 2 * KVH) * HS;
+  /* Llama-style kernels at the llama-134m preset: C=768, F=2048, NH=KVH=12 */
+  int F = 2048, KVH = 12, R = (NH + 2 * KVH) * HS;
   float *lqkv = buf((size_t)N * R, 1.f), *dlqkv = buf((size_t)N * R, 0.f), *gu = buf((size_t)N * 2 * F, 1.f);
   double t_rms_f = TIME(reps, be->rmsnorm_fwd(be, o, rstd, a, w, N, C, 1e-5f));
   double t_rms_b = TIME(reps, be->rmsnorm_bwd(be, da, dw, o, a, w, rstd, N, C));
@@ -130,11 +143,13 @@ int main(int argc, char **argv) {
   double t_gq_b = TIME(reps, be->attention_bwd(be, dlqkv, datt, lqkv, att, lse, B, T, NH, KVH, HS));
   double t_sw_f = TIME(reps, be->swiglu_fwd(be, h, gu, N, F));
   double t_sw_b = TIME(reps, be->swiglu_bwd(be, gu, h, gu, N, F));
-  printf("\n%-28s %10s\n", "kernel (Llama, KVH=4, F=2048)", "ms");
+  double t_xent_l = TIME(reps < 3 ? reps : 3, be->xent_fwd_bwd(be, losses, logits, tgt, N, 32000, 1.0f / N));
+  printf("\n%-28s %10s\n", "kernel (Llama 134M)", "ms");
   printf("%-28s %10.3f\n%-28s %10.3f\n", "rmsnorm_fwd", t_rms_f * 1e3, "rmsnorm_bwd", t_rms_b * 1e3);
   printf("%-28s %10.3f\n", "rope_fwd (q and k heads)", t_rope * 1e3);
-  printf("%-28s %10.3f\n%-28s %10.3f\n", "attention_fwd (GQA)", t_gq_f * 1e3, "attention_bwd (GQA)", t_gq_b * 1e3);
+  printf("%-28s %10.3f\n%-28s %10.3f\n", "attention_fwd", t_gq_f * 1e3, "attention_bwd", t_gq_b * 1e3);
   printf("%-28s %10.3f\n%-28s %10.3f\n", "swiglu_fwd", t_sw_f * 1e3, "swiglu_bwd", t_sw_b * 1e3);
+  printf("%-28s %10.3f\n", "xent_fwd_bwd (N x 32000)", t_xent_l * 1e3);
 
   /* optimizer-side kernels on the whole 124M parameter vector */
   size_t P = 124439808;
@@ -159,5 +174,15 @@ int main(int argc, char **argv) {
          B, T, total * 1e3, mm_step * 1e3, 100 * mm_step / total, L * (t_at_f + t_at_b) * 1e3,
          100 * L * (t_at_f + t_at_b) / total, (other - L * (t_at_f + t_at_b)) * 1e3,
          100 * (other - L * (t_at_f + t_at_b)) / total, opt * 1e3, 100 * opt / total, N / total);
+  /* one Llama step: per layer 2 RMSNorm fwd+bwd, RoPE on q and k fwd+bwd,
+   * attention, SwiGLU, 2 residual adds fwd (+2 in bwd); final norm, xent */
+  double llayer = 2 * (t_rms_f + t_rms_b) + 2 * t_rope + t_gq_f + t_gq_b + t_sw_f + t_sw_b + 4 * t_add;
+  double lother = L * llayer + t_rms_f + t_rms_b + t_emb_f + t_emb_b + t_xent_l;
+  double ltotal = mm_llama + lother + opt;
+  printf("Llama 134M step estimate at B=%d T=%d: %.0f ms = matmul %.0f ms (%.0f%%), attention %.0f ms (%.0f%%),"
+         " other kernels %.0f ms (%.0f%%), optimizer %.0f ms (%.0f%%); %.0f tokens/s\n",
+         B, T, ltotal * 1e3, mm_llama * 1e3, 100 * mm_llama / ltotal, L * (t_gq_f + t_gq_b) * 1e3,
+         100 * L * (t_gq_f + t_gq_b) / ltotal, (lother - L * (t_gq_f + t_gq_b)) * 1e3,
+         100 * (lother - L * (t_gq_f + t_gq_b)) / ltotal, opt * 1e3, 100 * opt / ltotal, N / ltotal);
   return 0;
 }

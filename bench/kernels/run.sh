@@ -3,7 +3,7 @@
 # runs it on 2 threads at B=4, T=256 and B=4, T=64.
 # OpenBLAS core type: a preset Haswell halves the sgemm rate on AVX-512, and
 # OpenBLAS 0.3.21 does not know newer Xeons (family 6 model 207) and falls
-# back to Prescott (SSE3, a quarter of the rate), so on an AVX-512 machine
+# back to Prescott (SSE3, a sixth of the rate or less), so on an AVX-512 machine
 # the SkylakeX kernels are forced unless AGPT_BENCH_CORETYPE says otherwise.
 # Usage: bench/kernels/run.sh [outdir]   (default /tmp/agpt-bench)
 set -euo pipefail

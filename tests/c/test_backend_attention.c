@@ -7,6 +7,7 @@
  * pos0 > 0 and a row stride wider than the heads: forward against a double
  * rotation, backward against finite differences, and untouched padding. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,19 +111,39 @@ static void test_attention(int B, int T, int NH, int KVH, int HS, int fd) {
   be->attention_cached(be, oc, qkv, R, kc, vc, B, T, 0, Tmax, NH, KVH, HS);
   snprintf(what, sizeof what, "attention_cached pos0=0 T=%d", T);
   check_vec(what, oc, want, nout, 1e-5);
-  int pos0 = T / 2, Tq = T - pos0;
-  float *q2 = malloc((size_t)B * Tq * (NH * HS + 5) * 4), *o2 = malloc((size_t)B * Tq * NH * HS * 4);
-  double *w2 = malloc((size_t)B * Tq * NH * HS * 8);
-  for (int b = 0; b < B; b++)
-    for (int i = 0; i < Tq; i++) {
-      memcpy(q2 + ((size_t)b * Tq + i) * (NH * HS + 5), qkv + ((size_t)b * T + pos0 + i) * R, (size_t)NH * HS * 4);
-      for (int e = 0; e < NH * HS; e++)
-        w2[((size_t)b * Tq + i) * NH * HS + e] = want[((size_t)b * T + pos0 + i) * NH * HS + e];
-    }
-  be->attention_cached(be, o2, q2, NH * HS + 5, kc, vc, B, Tq, pos0, Tmax, NH, KVH, HS);
-  snprintf(what, sizeof what, "attention_cached pos0=%d Tq=%d", pos0, Tq);
-  check_vec(what, o2, w2, (size_t)B * Tq * NH * HS, 1e-5);
+  for (int pass = 0; pass < 2; pass++) { /* a continuation, then one generated token */
+    int pos0 = pass == 0 ? T / 2 : T - 1, Tq = T - pos0, qs = NH * HS + 5;
+    float *q2 = malloc((size_t)B * Tq * qs * 4), *o2 = malloc((size_t)B * Tq * NH * HS * 4);
+    double *w2 = malloc((size_t)B * Tq * NH * HS * 8);
+    for (int b = 0; b < B; b++)
+      for (int i = 0; i < Tq; i++) {
+        memcpy(q2 + ((size_t)b * Tq + i) * qs, qkv + ((size_t)b * T + pos0 + i) * R, (size_t)NH * HS * 4);
+        for (int e = 0; e < NH * HS; e++)
+          w2[((size_t)b * Tq + i) * NH * HS + e] = want[((size_t)b * T + pos0 + i) * NH * HS + e];
+      }
+    be->attention_cached(be, o2, q2, qs, kc, vc, B, Tq, pos0, Tmax, NH, KVH, HS);
+    snprintf(what, sizeof what, "attention_cached pos0=%d Tq=%d", pos0, Tq);
+    check_vec(what, o2, w2, (size_t)B * Tq * NH * HS, 1e-5);
+    free(q2), free(o2), free(w2);
+  }
 
+  if (!fd) { /* bitwise the same on a second run, forward and backward */
+    float *out2 = malloc(nout * 4), *lse2 = malloc(nl * 4), *dout = frand(nout, 1);
+    float *d1 = malloc(nqkv * 4), *d2 = malloc(nqkv * 4);
+    be->attention_fwd(be, out2, lse2, qkv, B, T, NH, KVH, HS);
+    CHECK_MSG(!memcmp(out, out2, nout * 4) && !memcmp(lse, lse2, nl * 4), "attention_fwd not reproducible");
+    be->attention_bwd(be, d1, dout, qkv, out, lse, B, T, NH, KVH, HS);
+    be->attention_bwd(be, d2, dout, qkv, out, lse, B, T, NH, KVH, HS);
+    CHECK_MSG(!memcmp(d1, d2, nqkv * 4), "attention_bwd not reproducible");
+    /* tasks are whole (batch, head) units, so the thread count does not matter */
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(3);
+    be->attention_fwd(be, out2, lse2, qkv, B, T, NH, KVH, HS);
+    be->attention_bwd(be, d2, dout, qkv, out, lse, B, T, NH, KVH, HS);
+    omp_set_num_threads(nt);
+    CHECK_MSG(!memcmp(out, out2, nout * 4) && !memcmp(d1, d2, nqkv * 4), "attention depends on the thread count");
+    free(out2), free(lse2), free(dout), free(d1), free(d2);
+  }
   if (fd) {
     float *dout = frand(nout, 1), *dqkv = malloc(nqkv * 4);
     for (size_t i = 0; i < nqkv; i++) dqkv[i] = NAN; /* "=": every element must be written */
@@ -145,7 +166,6 @@ static void test_attention(int B, int T, int NH, int KVH, int HS, int fd) {
     free(dout), free(dqkv), free(r), free(y), free(g);
   }
   free(qkv), free(out), free(lse), free(ctx.qkv), free(ctx.lse), free(want), free(kc), free(vc), free(oc);
-  free(q2), free(o2), free(w2);
 }
 
 /* ---- RoPE ---- */

@@ -462,6 +462,31 @@ static void test_optim(void) {
   free(x), free(y), free(p), free(m), free(v), free(pd), free(md), free(vd);
 }
 
+/* ---- reductions across rows do not depend on the thread count ---- */
+static void test_thread_independence(void) {
+  int N = 301, C = 773, V = 97, nt = omp_get_max_threads();
+  size_t nx = (size_t)N * C;
+  float *x = frand(nx, 1), *g = frand(nx, 1), *w = frand(C, 1), *mean = malloc(N * 4), *rstd = malloc(N * 4);
+  float *out = malloc(nx * 4), *r[2][4];
+  int32_t *tok = malloc(N * sizeof *tok);
+  for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37) % V);
+  for (int k = 0; k < 2; k++) {
+    omp_set_num_threads(k == 0 ? 1 : 3);
+    r[k][0] = calloc(nx, 4), r[k][1] = calloc(C, 4), r[k][2] = calloc(C, 4), r[k][3] = calloc((size_t)V * C, 4);
+    be->layernorm_fwd(be, out, mean, rstd, x, w, w, N, C, 1e-5f);
+    be->layernorm_bwd(be, r[k][0], r[k][1], r[k][2], g, x, w, mean, rstd, N, C);
+    be->bias_bwd(be, r[k][2], g, N, C);
+    be->embedding_bwd(be, r[k][3], NULL, g, tok, 1, N, C);
+  }
+  omp_set_num_threads(nt);
+  CHECK_MSG(!memcmp(r[0][0], r[1][0], nx * 4) && !memcmp(r[0][1], r[1][1], (size_t)C * 4) &&
+                !memcmp(r[0][2], r[1][2], (size_t)C * 4) && !memcmp(r[0][3], r[1][3], (size_t)V * C * 4),
+            "norm, bias or embedding gradients depend on the thread count");
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 4; i++) free(r[k][i]);
+  free(x), free(g), free(w), free(mean), free(rstd), free(out), free(tok);
+}
+
 /* ---- the vectorizable exp under the softmax, SiLU and GELU ---- */
 static void test_expf(void) {
   enum { NX = 200001 };
@@ -523,5 +548,6 @@ int main(void) {
   test_add_bias();
   test_xent();
   test_optim();
+  test_thread_independence();
   return check_done("test_backend_cpu");
 }

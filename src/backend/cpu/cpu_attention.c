@@ -4,15 +4,20 @@
  * Work is split over (batch, head) in the forward and over (batch, kv head)
  * in the backward, whose tasks own the dK and dV of their kv head and sum
  * the query heads of the group in a fixed order: no atomics, and results do
- * not depend on timing. Each task copies its K (and V) head transposed,
- * (HS, T), into per-thread scratch from the backend's arena, so that the
- * scores of a query row are a loop over keys with unit stride (AVX-512 over
- * 16 keys, no horizontal sums). Scratch is O(T * HS) per thread; the only
- * O(T) per-row buffers hold one row of probabilities, never a T x T matrix.
+ * not depend on timing. Within a task, queries go in blocks of QB rows; each
+ * block is a handful of small matrix products over the keys it can see
+ * (S = Q K^T, O = P V; in the backward dP = dO V^T, dQ = dS K, dK += dS^T Q,
+ * dV += P^T dO), done by the single-threaded GEMM (OpenBLAS runs on one
+ * thread inside a parallel region; the blocked fallback likewise), with the
+ * softmax between them. Scratch is QB x T floats per thread (one or two
+ * blocks of scores) from the backend's arena: O(T) per row, never T x T.
  *
- * The forward is a two-pass softmax per row (scores, then max, exp and sum),
- * exact rather than online since a row fits in L1; lse = max + log(sum) is
- * what the backward needs to rebuild the probabilities. */
+ * The softmax of a row is exact (max, then exp and sum) since the whole row
+ * of scores is at hand; lse = max + log(sum) is what the backward needs to
+ * rebuild the probabilities. Scores above the diagonal of a block are
+ * computed by the GEMM but masked to probability 0. The cached form (new
+ * queries at pos0.. over a KV cache) runs the same block routine with the
+ * diagonal shifted by pos0, so prompt prefill gets the GEMM speed too. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -20,41 +25,27 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_math.h"
 
+#ifdef AGPT_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+enum { QB = 64 };
+
 static int round16(int x) { return (x + 15) / 16 * 16; }
 
-/* dst(HS, Tp) = transpose of T rows of HS floats at src with row stride R */
-static void transpose_head(float *dst, const float *src, int T, int Tp, int HS, size_t R) {
-  for (int t = 0; t < T; t++) {
-    const float *s = src + (size_t)t * R;
-    for (int d = 0; d < HS; d++) dst[(size_t)d * Tp + t] = s[d];
-  }
+/* C = alpha op(A) op(B) + beta C on the calling thread only */
+static void gemm1(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+#ifdef AGPT_HAVE_OPENBLAS
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+              B, ldb, beta, C, ldc);
+#else
+  agpt_cpu_matmul_blocked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
 
-/* s[j] = scale * q . k_j for j < len, k transposed (HS, Tp) */
-static inline void scores_row(float *s, const float *q, const float *kt, int len, int Tp, int HS, float scale) {
-#pragma omp simd
-  for (int j = 0; j < len; j++) s[j] = 0.0f;
-  for (int d = 0; d < HS; d++) {
-    const float *k = kt + (size_t)d * Tp;
-    float qd = q[d] * scale;
-#pragma omp simd
-    for (int j = 0; j < len; j++) s[j] = __builtin_fmaf(qd, k[j], s[j]);
-  }
-}
-
-/* o = sum_j p[j] v_j, v rows of stride R */
-static inline void weighted_sum(float *o, const float *p, const float *v, int len, size_t R, int HS) {
-  memset(o, 0, (size_t)HS * sizeof(float));
-  for (int j = 0; j < len; j++) {
-    const float *vj = v + (size_t)j * R;
-    float pj = p[j];
-#pragma omp simd
-    for (int d = 0; d < HS; d++) o[d] = __builtin_fmaf(pj, vj[d], o[d]);
-  }
-}
-
-/* Softmax of s[0..len) in place; returns the log-sum-exp. */
-static inline float softmax_row(float *s, int len) {
+/* Softmax of s[0..len) in place, s[len..n) set to 0; returns the log-sum-exp. */
+static inline float softmax_row(float *s, int len, int n) {
   float m = -INFINITY, l = 0.0f;
 #pragma omp simd reduction(max : m)
   for (int j = 0; j < len; j++) m = s[j] > m ? s[j] : m;
@@ -67,80 +58,90 @@ static inline float softmax_row(float *s, int len) {
   float inv = 1.0f / l;
 #pragma omp simd
   for (int j = 0; j < len; j++) s[j] *= inv;
+  for (int j = len; j < n; j++) s[j] = 0.0f;
   return m + logf(l);
+}
+
+/* Queries i0..i0+bq-1 of one head, at positions pos0+i0.., over the keys
+ * they see (positions 0..pos0+i0+bq-1): out rows (stride ldo) and, when lse
+ * is not NULL, lse[r]. s is scratch of bq rows of ld_s >= pos0+i0+bq floats. */
+static void attend_block(float *s, int ld_s, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                         int pos0, int bq, int HS, float scale, float *out, int ldo, float *lse) {
+  int len = pos0 + bq;
+  gemm1(0, 1, bq, len, HS, scale, q, ldq, k, ldkv, 0.0f, s, ld_s);
+  for (int r = 0; r < bq; r++) {
+    float l = softmax_row(s + (size_t)r * ld_s, pos0 + r + 1, len);
+    if (lse) lse[r] = l;
+  }
+  gemm1(0, 0, bq, HS, len, 1.0f, s, ld_s, v, ldkv, 0.0f, out, ldo);
 }
 
 void agpt_cpu_attention_fwd(agpt_backend *be, float *out, float *lse, const float *qkv, int B, int T, int NH,
                             int KVH, int HS) {
-  int Tp = round16(T), grp = NH / KVH, nthr = omp_get_max_threads();
-  size_t R = (size_t)(NH + 2 * KVH) * HS, per = (size_t)HS * Tp + Tp;
+  int Tp = round16(T), grp = NH / KVH, nthr = omp_get_max_threads(), R = (NH + 2 * KVH) * HS, OC = NH * HS;
+  size_t per = (size_t)QB * Tp;
   float *scratch = agpt_cpu_scratch(be, per * (size_t)nthr);
   float scale = 1.0f / sqrtf((float)HS);
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < B * NH; task++) {
     int b = task / NH, h = task % NH, g = h / grp;
-    float *kt = scratch + per * (size_t)omp_get_thread_num(), *p = kt + (size_t)HS * Tp;
+    float *s = scratch + per * (size_t)omp_get_thread_num();
     const float *base = qkv + (size_t)b * T * R;
     const float *k = base + (size_t)(NH + g) * HS, *v = base + (size_t)(NH + KVH + g) * HS;
-    transpose_head(kt, k, T, Tp, HS, R);
-    for (int i = 0; i < T; i++) {
-      const float *q = base + (size_t)i * R + (size_t)h * HS;
-      scores_row(p, q, kt, i + 1, Tp, HS, scale);
-      lse[((size_t)b * NH + h) * T + i] = softmax_row(p, i + 1);
-      weighted_sum(out + ((size_t)b * T + i) * NH * HS + (size_t)h * HS, p, v, i + 1, R, HS);
+    for (int i0 = 0; i0 < T; i0 += QB) {
+      int bq = T - i0 < QB ? T - i0 : QB;
+      attend_block(s, Tp, base + (size_t)i0 * R + (size_t)h * HS, R, k, v, R, i0, bq, HS, scale,
+                   out + ((size_t)b * T + i0) * OC + (size_t)h * HS, OC, lse + ((size_t)b * NH + h) * T + i0);
     }
   }
 }
 
 void agpt_cpu_attention_bwd(agpt_backend *be, float *dqkv, const float *dout, const float *qkv, const float *out,
                             const float *lse, int B, int T, int NH, int KVH, int HS) {
-  int Tp = round16(T), grp = NH / KVH, nthr = omp_get_max_threads();
-  size_t R = (size_t)(NH + 2 * KVH) * HS, per = 2 * (size_t)HS * Tp + 2 * (size_t)Tp;
+  int Tp = round16(T), grp = NH / KVH, nthr = omp_get_max_threads(), R = (NH + 2 * KVH) * HS, OC = NH * HS;
+  size_t per = 2 * (size_t)QB * Tp;
   float *scratch = agpt_cpu_scratch(be, per * (size_t)nthr);
   float scale = 1.0f / sqrtf((float)HS);
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < B * KVH; task++) {
     int b = task / KVH, g = task % KVH;
-    float *kt = scratch + per * (size_t)omp_get_thread_num(), *vt = kt + (size_t)HS * Tp;
-    float *p = vt + (size_t)HS * Tp, *dp = p + Tp;
+    float *p = scratch + per * (size_t)omp_get_thread_num(), *dp = p + (size_t)QB * Tp;
     const float *base = qkv + (size_t)b * T * R;
     const float *k = base + (size_t)(NH + g) * HS, *v = base + (size_t)(NH + KVH + g) * HS;
     float *dbase = dqkv + (size_t)b * T * R;
     float *dk = dbase + (size_t)(NH + g) * HS, *dv = dbase + (size_t)(NH + KVH + g) * HS;
-    transpose_head(kt, k, T, Tp, HS, R);
-    transpose_head(vt, v, T, Tp, HS, R);
     for (int t = 0; t < T; t++) {
       memset(dk + (size_t)t * R, 0, (size_t)HS * sizeof(float));
       memset(dv + (size_t)t * R, 0, (size_t)HS * sizeof(float));
     }
     for (int h = g * grp; h < (g + 1) * grp; h++) {
-      for (int i = 0; i < T; i++) {
-        int len = i + 1;
-        const float *q = base + (size_t)i * R + (size_t)h * HS;
-        const float *dout_i = dout + ((size_t)b * T + i) * NH * HS + (size_t)h * HS;
-        const float *o_i = out + ((size_t)b * T + i) * NH * HS + (size_t)h * HS;
-        float *dq = dbase + (size_t)i * R + (size_t)h * HS;
-        float li = lse[((size_t)b * NH + h) * T + i];
-        scores_row(p, q, kt, len, Tp, HS, scale);
-#pragma omp simd
-        for (int j = 0; j < len; j++) p[j] = agpt_cpu_expf(p[j] - li);
-        scores_row(dp, dout_i, vt, len, Tp, HS, 1.0f);
-        float D = 0.0f;
+      for (int i0 = 0; i0 < T; i0 += QB) {
+        int bq = T - i0 < QB ? T - i0 : QB, len = i0 + bq;
+        const float *q = base + (size_t)i0 * R + (size_t)h * HS;
+        const float *dout_b = dout + ((size_t)b * T + i0) * OC + (size_t)h * HS;
+        const float *out_b = out + ((size_t)b * T + i0) * OC + (size_t)h * HS;
+        gemm1(0, 1, bq, len, HS, scale, q, R, k, R, 0.0f, p, Tp);
+        gemm1(0, 1, bq, len, HS, 1.0f, dout_b, OC, v, R, 0.0f, dp, Tp);
+        for (int r = 0; r < bq; r++) {
+          float *pr = p + (size_t)r * Tp, *dpr = dp + (size_t)r * Tp;
+          const float *dor = dout_b + (size_t)r * OC, *orow = out_b + (size_t)r * OC;
+          int n = i0 + r + 1;
+          float li = lse[((size_t)b * NH + h) * T + i0 + r], D = 0.0f;
 #pragma omp simd reduction(+ : D)
-        for (int d = 0; d < HS; d++) D += dout_i[d] * o_i[d];
-        /* dp becomes dS * scale: the gradient of the scaled scores */
+          for (int d = 0; d < HS; d++) D += dor[d] * orow[d];
+          /* p = softmax row rebuilt from lse; dp becomes the gradient of
+           * the scaled scores, scale folded in */
 #pragma omp simd
-        for (int j = 0; j < len; j++) dp[j] = p[j] * (dp[j] - D) * scale;
-        weighted_sum(dq, dp, k, len, R, HS);
-        for (int j = 0; j < len; j++) {
-          float *dkj = dk + (size_t)j * R, *dvj = dv + (size_t)j * R;
-          float dsj = dp[j], pj = p[j];
-#pragma omp simd
-          for (int d = 0; d < HS; d++) {
-            dkj[d] = __builtin_fmaf(dsj, q[d], dkj[d]);
-            dvj[d] = __builtin_fmaf(pj, dout_i[d], dvj[d]);
+          for (int j = 0; j < n; j++) {
+            float pj = agpt_cpu_expf(pr[j] - li);
+            pr[j] = pj;
+            dpr[j] = pj * (dpr[j] - D) * scale;
           }
+          for (int j = n; j < len; j++) pr[j] = dpr[j] = 0.0f;
         }
+        gemm1(0, 0, bq, HS, len, 1.0f, dp, Tp, k, R, 0.0f, dbase + (size_t)i0 * R + (size_t)h * HS, R);
+        gemm1(1, 0, len, HS, bq, 1.0f, dp, Tp, q, R, 1.0f, dk, R);
+        gemm1(1, 0, len, HS, bq, 1.0f, p, Tp, dout_b, OC, 1.0f, dv, R);
       }
     }
   }
@@ -148,28 +149,20 @@ void agpt_cpu_attention_bwd(agpt_backend *be, float *dqkv, const float *dout, co
 
 void agpt_cpu_attention_cached(agpt_backend *be, float *out, const float *q, int q_stride, const float *kc,
                                const float *vc, int B, int Tq, int pos0, int Tmax, int NH, int KVH, int HS) {
-  int grp = NH / KVH, nthr = omp_get_max_threads(), Lp = round16(pos0 + Tq);
-  float *scratch = agpt_cpu_scratch(be, (size_t)Lp * nthr);
+  int grp = NH / KVH, nthr = omp_get_max_threads(), Lp = round16(pos0 + Tq), R = KVH * HS, OC = NH * HS;
+  size_t per = (size_t)(Tq < QB ? Tq : QB) * Lp;
+  float *scratch = agpt_cpu_scratch(be, per * (size_t)nthr);
   float scale = 1.0f / sqrtf((float)HS);
-  size_t R = (size_t)KVH * HS;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < NH; h++) {
-      float *s = scratch + (size_t)Lp * omp_get_thread_num();
+      float *s = scratch + per * (size_t)omp_get_thread_num();
       int g = h / grp;
       const float *k = kc + (size_t)b * Tmax * R + (size_t)g * HS, *v = vc + (size_t)b * Tmax * R + (size_t)g * HS;
-      for (int i = 0; i < Tq; i++) {
-        int len = pos0 + i + 1;
-        const float *qi = q + ((size_t)b * Tq + i) * q_stride + (size_t)h * HS;
-        for (int j = 0; j < len; j++) {
-          const float *kj = k + (size_t)j * R;
-          float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-          for (int d = 0; d < HS; d++) dot += qi[d] * kj[d];
-          s[j] = dot * scale;
-        }
-        softmax_row(s, len);
-        weighted_sum(out + ((size_t)b * Tq + i) * NH * HS + (size_t)h * HS, s, v, len, R, HS);
+      for (int i0 = 0; i0 < Tq; i0 += QB) {
+        int bq = Tq - i0 < QB ? Tq - i0 : QB;
+        attend_block(s, Lp, q + ((size_t)b * Tq + i0) * q_stride + (size_t)h * HS, q_stride, k, v, R, pos0 + i0, bq,
+                     HS, scale, out + ((size_t)b * Tq + i0) * OC + (size_t)h * HS, OC, NULL);
       }
     }
   }

@@ -130,4 +130,7 @@ static agpt_backend cpu_backend = {
     .adamw = agpt_cpu_adamw,
 };
 
-agpt_backend *agpt_cpu_backend(void) { return &cpu_backend; }
+agpt_backend *agpt_cpu_backend(void) {
+  (void)agpt_cpu_blas_describe(); /* warns once about slow BLAS kernels */
+  return &cpu_backend;
+}

@@ -45,6 +45,10 @@ void agpt_cpu_matmul(agpt_backend *be, int ta, int tb, int M, int N, int K, floa
 void agpt_cpu_matmul_blocked(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Which matmul runs ("OpenBLAS (SkylakeX kernels, OpenMP)"); the first call
+ * warns when OpenBLAS runs slow kernels on an AVX-512 CPU. Static string. */
+const char *agpt_cpu_blas_describe(void);
+
 /* cpu_embed.c */
 void agpt_cpu_embedding_fwd(agpt_backend *be, float *out, const int32_t *tokens, const float *wte, const float *wpe,
                             int B, int T, int C, int pos0);

@@ -6,10 +6,19 @@
  * contiguous blocks (which turns every transpose case into one inner loop),
  * and each thread owns whole C tiles, summing K in a fixed order, so results
  * are reproducible for a given thread count. beta == 0 overwrites C without
- * reading it (NaN in an uninitialized C does not leak through). */
+ * reading it (NaN in an uninitialized C does not leak through).
+ *
+ * OpenBLAS picks its kernels by CPU model when it loads; 0.3.21 does not
+ * know recent Xeons and falls back to its SSE3 (Prescott) kernels, and a
+ * preset OPENBLAS_CORETYPE=Haswell gives AVX2 ones: measured at a sixth and
+ * a half of the AVX-512 rate. agpt_cpu_blas_describe says which kernels run and warns
+ * once when an AVX-512 CPU runs others. */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "core/log.h"
 
 #ifdef AGPT_HAVE_OPENBLAS
 #include <cblas.h>
@@ -85,4 +94,22 @@ void agpt_cpu_matmul(agpt_backend *be, int ta, int tb, int M, int N, int K, floa
   }
 #endif
   agpt_cpu_matmul_blocked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+const char *agpt_cpu_blas_describe(void) {
+  static char desc[160];
+  if (desc[0]) return desc;
+#ifdef AGPT_HAVE_OPENBLAS
+  const char *core = openblas_get_corename();
+  snprintf(desc, sizeof desc, "OpenBLAS (%s kernels, OpenMP)", core ? core : "unknown");
+  int fast = core && (!strcasecmp(core, "SkylakeX") || !strcasecmp(core, "Cooperlake") ||
+                      !strcasecmp(core, "SapphireRapids"));
+  if (__builtin_cpu_supports("avx512f") && !fast)
+    agpt_log_warn("OpenBLAS runs its %s kernels on an AVX-512 CPU, at a sixth to a half of the matmul rate "
+                  "(set OPENBLAS_CORETYPE=SkylakeX)",
+                  core ? core : "unknown");
+#else
+  snprintf(desc, sizeof desc, "built-in blocked matmul (no OpenBLAS)");
+#endif
+  return desc;
 }
