@@ -114,7 +114,6 @@ static agpt_status generate(const gen_args *g) {
   agpt_sample_opts so = {g->greedy ? 0.0f : (float)g->temperature, g->top_k, (float)g->top_p};
   fwrite(g->prompt, 1, strlen(g->prompt), stdout);
   fflush(stdout);
-  size_t printed = 0, start = n;
   int pos = 0, chunk = (int)n;
   while (1) {
     st = agpt_model_infer(m, kv, ids + pos, 1, chunk, pos, 0, logits);
@@ -125,14 +124,12 @@ static agpt_status generate(const gen_args *g) {
     int32_t next = agpt_sample_token(logits, V, &so, u, work_p, work_idx);
     ids[n++] = next;
     if (next == eos && !g->no_eos_stop) break;
+    /* byte-level tokens decode independently: print each as it comes */
     text.len = 0;
-    st = agpt_tok_decode(tok, ids + start, n - start, &text);
+    st = agpt_tok_decode(tok, &next, 1, &text);
     if (st != AGPT_OK) goto done;
-    if (text.len > printed) {
-      fwrite(text.data + printed, 1, text.len - printed, stdout);
-      fflush(stdout);
-      printed = text.len;
-    }
+    fwrite(text.data, 1, text.len, stdout);
+    fflush(stdout);
     chunk = 1;
   }
   putchar('\n');

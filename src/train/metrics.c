@@ -31,6 +31,12 @@ void agpt_format_duration(double s, char *buf, size_t cap) {
     snprintf(buf, cap, "%lds", t);
 }
 
+/* Appends one line; a failing metrics file warns but never stops training. */
+static void append_line(agpt_metrics *m, const agpt_sb *sb) {
+  if (fwrite(sb->data, 1, sb->len, m->jsonl) != sb->len || fflush(m->jsonl) != 0)
+    fprintf(stderr, "agpt: warning: %s: cannot append metrics: %s\n", m->path, strerror(errno));
+}
+
 void agpt_metrics_log(agpt_metrics *m, const agpt_metrics_row *r) {
   char el[32], eta[32];
   agpt_format_duration(r->elapsed_s, el, sizeof el);
@@ -55,8 +61,7 @@ void agpt_metrics_log(agpt_metrics *m, const agpt_metrics_row *r) {
                       "\"consumed_samples\":%llu,\"skipped\":%lld,\"peak_rss_mib\":%.1f}\n",
                  r->tok_s, r->mfu, r->step_ms, r->elapsed_s, isfinite(r->eta_s) ? r->eta_s : -1.0,
                  (unsigned long long)r->consumed_samples, (long long)r->skipped, r->peak_mib);
-  if (fwrite(sb.data, 1, sb.len, m->jsonl) != sb.len || fflush(m->jsonl) != 0)
-    fprintf(stderr, "agpt: warning: %s: cannot append metrics: %s\n", m->path, strerror(errno));
+  append_line(m, &sb);
   agpt_sb_free(&sb);
 }
 
@@ -68,8 +73,7 @@ void agpt_metrics_event(agpt_metrics *m, const char *event, int64_t step, const 
   agpt_sb_printf(&sb, ",\"step\":%lld,\"detail\":", (long long)step);
   agpt_sb_json_str(&sb, detail, strlen(detail));
   agpt_sb_puts(&sb, "}\n");
-  if (fwrite(sb.data, 1, sb.len, m->jsonl) != sb.len || fflush(m->jsonl) != 0)
-    fprintf(stderr, "agpt: warning: %s: cannot append metrics: %s\n", m->path, strerror(errno));
+  append_line(m, &sb);
   agpt_sb_free(&sb);
 }
 

@@ -275,23 +275,16 @@ static agpt_status setup(trainer *t) {
   if (!t->host_stage || !t->tokens || !t->labels)
     return agpt_fail("out of memory for %.1f MiB of host staging buffers", (double)bytes / 1048576.0);
 
+  /* `--load` naming the directory that `--save` fills, before it holds a
+   * committed checkpoint, means "resume if there is something to resume". */
   const char *load = a->load;
-  char dir[4096];
+  char dir[4096], latest[4200];
   int64_t iter = -1;
-  if (load && agpt_ckpt_resolve(load, dir, sizeof dir, &iter) != AGPT_OK) {
-    /* `--load` pointing at the directory that `--save` will fill is the
-     * usual way to say "resume if there is something to resume". */
-    if (a->save && !strcmp(load, a->save) && !agpt_file_exists(load)) {
-      load = NULL;
-    } else {
-      char latest[4200];
-      snprintf(latest, sizeof latest, "%s/latest", load);
-      if (a->save && !strcmp(load, a->save) && !agpt_file_exists(latest))
-        load = NULL;
-      else
-        return agpt_fail_prefix("--load %s", load);
-    }
+  if (load && a->save && !strcmp(load, a->save)) {
+    snprintf(latest, sizeof latest, "%s/latest", load);
+    if (!agpt_file_exists(latest)) load = NULL;
   }
+  if (load && agpt_ckpt_resolve(load, dir, sizeof dir, &iter) != AGPT_OK) return agpt_fail_prefix("--load %s", load);
   if (load) {
     AGPT_TRY(load_checkpoint(t, dir));
   } else {

@@ -14,36 +14,8 @@
 
 #include "backend/backend.h"
 #include "check.h"
+#include "testvec.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static double urand(void) { /* uniform in [-1, 1) */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
-}
-static float *frand(size_t n, double s) {
-  float *x = malloc(n * sizeof *x);
-  for (size_t i = 0; i < n; i++) x[i] = (float)(s * urand());
-  return x;
-}
-static double *to_d(const float *x, size_t n) {
-  double *d = malloc(n * sizeof *d);
-  for (size_t i = 0; i < n; i++) d[i] = x[i];
-  return d;
-}
-static void check_vec(const char *what, const float *got, const double *want, size_t n, double tol) {
-  double scale = 0, worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < n; i++) {
-    scale = fmax(scale, fabs(want[i]));
-    double e = fabs((double)got[i] - want[i]);
-    if (!(e <= worst)) worst = e, at = i;
-  }
-  if (scale == 0) scale = 1;
-  CHECK_MSG(worst <= tol * scale, "%s: max error %.3g at %zu (got %.9g want %.9g, scale %.3g)", what, worst, at,
-            (double)got[at], want[at], scale);
-}
 
 static agpt_backend *be;
 
@@ -233,6 +205,7 @@ static void test_rope(void) {
 }
 
 int main(void) {
+  test_rng_state = 0x2545F4914F6CDD1Dull;
   CHECK(agpt_backend_get("cpu", &be) == AGPT_OK && be);
   if (!be) return check_done("test_backend_attention");
   test_attention(2, 7, 4, 2, 8, 1);  /* GQA */

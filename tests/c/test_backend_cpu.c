@@ -17,46 +17,12 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_math.h"
 #include "check.h"
+#include "testvec.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* uniform in [-1, 1) */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) / (double)(1ull << 52) - 1.0;
-}
-static float *frand(size_t n, double s) {
-  float *x = malloc(n * sizeof *x);
-  for (size_t i = 0; i < n; i++) x[i] = (float)(s * urand());
-  return x;
-}
-static double *to_d(const float *x, size_t n) {
-  double *d = malloc(n * sizeof *d);
-  for (size_t i = 0; i < n; i++) d[i] = x[i];
-  return d;
-}
 static float *fnan(size_t n) {
   float *x = malloc(n * sizeof *x);
   for (size_t i = 0; i < n; i++) x[i] = NAN;
   return x;
-}
-static double maxabs_d(const double *x, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
-  return m;
-}
-
-/* max |got - want| relative to max |want|; reports and checks <= tol */
-static void check_vec(const char *what, const float *got, const double *want, size_t n, double tol) {
-  double scale = maxabs_d(want, n), worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs((double)got[i] - want[i]);
-    if (!(e <= worst)) worst = e, at = i;
-  }
-  if (scale == 0) scale = 1;
-  CHECK_MSG(worst <= tol * scale, "%s: max error %.3g at %zu (got %.9g want %.9g, scale %.3g)", what, worst, at,
-            (double)got[at], want[at], scale);
 }
 
 /* Finite differences of L = sum(r * f()) in double, perturbing var[0..n). */
@@ -535,6 +501,7 @@ static void test_memory(void) {
 }
 
 int main(void) {
+  test_rng_state = 0x9E3779B97F4A7C15ull;
   CHECK(agpt_backend_get("cpu", &be) == AGPT_OK && be && !strcmp(be->name, "cpu"));
   if (!be) return check_done("test_backend_cpu");
   test_memory();
