@@ -5,11 +5,13 @@
  *       log-normal document lengths, no .bin) and DIR/list_10.txt,
  *       DIR/list_100.txt: data-file-lists of S x 2T tokens over 10 and 100
  *       corpora; skipped when DIR/params.txt already records the same S.
- *   bench_data_index run DIR K MODE [--lookups L]
+ *   bench_data_index run DIR K MODE [--lookups L] [--cache CDIR] [--label NAME]
  *       opens list_K.txt, builds the MODE index (fast|megatron) of the train
  *       split at seq 4096 for (tokens / 4096) samples, times L random
  *       origin look-ups, and prints
- *       RESULT data_index/<MODE>/<K> build_s=<x> lookup_ns=<y> peak_mib=<z>
+ *       RESULT data_index/<NAME>/<K> build_s=<x> lookup_ns=<y> peak_mib=<z>
+ *       (NAME defaults to MODE); --cache gives the megatron mode a cache
+ *       directory (--data-cache-path).
  *
  * peak_mib is the peak anonymous resident memory (RssAnon of
  * /proc/self/status, sampled every millisecond by a thread) over the open,
@@ -164,7 +166,7 @@ static void *sampler(void *arg) {
   return NULL;
 }
 
-static int run(const char *dir, int K, const char *mode, uint64_t lookups) {
+static int run(const char *dir, int K, const char *mode, uint64_t lookups, const char *cache, const char *label) {
   char path[4096];
   snprintf(path, sizeof path, "%s/list_%d.txt", dir, K);
   agpt_blend b;
@@ -183,7 +185,8 @@ static int run(const char *dir, int K, const char *mode, uint64_t lookups) {
                        .split_index = 0,
                        .seq_len = 4096,
                        .num_samples = tokens / 4096,
-                       .seed = 1234};
+                       .seed = 1234,
+                       .cache_dir = cache};
   agpt_sample_index *ix;
   t0 = agpt_now();
   if (agpt_sample_index_build(&b, &o, &ix) != AGPT_OK) {
@@ -207,10 +210,10 @@ static int run(const char *dir, int K, const char *mode, uint64_t lookups) {
   pthread_join(th, NULL);
   double anon = status_mib("RssAnon");
   if (anon > sampler_peak) sampler_peak = anon;
-  printf("INFO data_index/%s/%d files=%d tokens=%.4g samples=%llu open_s=%.3f vm_hwm_mib=%.0f sink=%llu\n", mode, K,
+  printf("INFO data_index/%s/%d files=%d tokens=%.4g samples=%llu open_s=%.3f vm_hwm_mib=%.0f sink=%llu\n", label, K,
          b.n_files, (double)tokens, (unsigned long long)o.num_samples, open_s, status_mib("VmHWM"),
          (unsigned long long)(sink & 0xff));
-  printf("RESULT data_index/%s/%d build_s=%.3f lookup_ns=%.1f peak_mib=%.1f\n", mode, K, build_s, lookup_ns,
+  printf("RESULT data_index/%s/%d build_s=%.3f lookup_ns=%.1f peak_mib=%.1f\n", label, K, build_s, lookup_ns,
          sampler_peak);
   agpt_sample_index_free(ix);
   agpt_blend_free(&b);
@@ -229,10 +232,16 @@ int main(int argc, char **argv) {
   }
   if (argc >= 5 && !strcmp(argv[1], "run")) {
     uint64_t lookups = 1000000;
-    if (argc >= 7 && !strcmp(argv[5], "--lookups")) lookups = strtoull(argv[6], NULL, 10);
+    const char *cache = NULL, *label = argv[4];
+    for (int i = 5; i + 1 < argc; i += 2) {
+      if (!strcmp(argv[i], "--lookups")) lookups = strtoull(argv[i + 1], NULL, 10);
+      else if (!strcmp(argv[i], "--cache")) cache = argv[i + 1];
+      else if (!strcmp(argv[i], "--label")) label = argv[i + 1];
+    }
     if (lookups == 0) lookups = 1;
-    return run(argv[2], atoi(argv[3]), argv[4], lookups);
+    return run(argv[2], atoi(argv[3]), argv[4], lookups, cache, label);
   }
-  fprintf(stderr, "usage: bench_data_index gen DIR [--scale S] | run DIR K fast|megatron [--lookups L]\n");
+  fprintf(stderr, "usage: bench_data_index gen DIR [--scale S] | run DIR K fast|megatron [--lookups L] [--cache DIR] "
+                  "[--label NAME]\n");
   return 2;
 }

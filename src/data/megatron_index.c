@@ -1,63 +1,53 @@
 /* Megatron's GPT sample indices and blends, rebuilt exactly (see
- * megatron_index.h for the layouts).
+ * megatron_index.h for the layouts and megatron_file.h for one file's
+ * arrays and the compact form they are served from).
  *
  * Design note.
  * Building runs in three phases:
  *   1. plan (parallel over files, cannot fail): each file's split range and
  *      tokens per epoch;
  *   2. validate (sequential, on the caller's thread so messages survive):
- *      empty splits, epochs, sizes, dtypes; per-file sample counts; blend
- *      weights;
- *   3. build (OpenMP tasks): per file, the document shuffle, then two tasks
- *      that need only the generator state and the document index, the sample
- *      index and the shuffle index; the blends run as further tasks beside
- *      them. Only allocation can fail here; failures are recorded per task and
- *      reported after the join.
+ *      empty splits, epochs, sizes; per-file sample counts; blend weights.
+ *      With a cache directory, a complete cache for the same description is
+ *      mapped here and the build ends;
+ *   3. build (OpenMP tasks): the blends, each a task, and one task per file
+ *      (largest first) that builds Megatron's three arrays in its thread's
+ *      scratch, then keeps only the served form: in memory, or streamed
+ *      into the cache file at a reserved offset. Only allocation and cache
+ *      writes can fail here; failures are recorded per file and reported
+ *      after the join.
  * Invariants of a built index:
- *   I1. files[f] follows the draws of one RandomState(seed): document
- *       shuffle(s) first, then shuffle-index shuffle(s), as Megatron draws.
- *   I2. every sample index row pair (k, k+1) with k < n_shuffle spans exactly
- *       seq_len + 1 tokens of doc_idx documents.
- *   I3. every (dataset, sample) a blend yields is in range of the dataset it
- *       names (checked once after the build; Megatron would raise there).
- *   I4. nothing is written after the build: readers share the index freely.
- *
- * The greedy blend (helpers.build_blending_indices) is O(size x datasets) as
- * written; here it is exact and O(size x log datasets): a dataset whose
- * deficit w*n - count is below -BLEND_DELTA cannot be the argmax (the
- * deficits sum to about zero, so the maximum is never below -1e-9 or so),
- * and it stays below until a step computable from its count and weight, so
- * it waits in a heap until then. Only the few datasets near the top are
- * compared, with Megatron's own floating-point expression and tie rule. */
+ *   I1. every file's served arrays come from Megatron's arrays for that
+ *       file (megatron_file.c I1-I3);
+ *   I2. every (dataset, sample) a blend yields is in range of what the
+ *       dataset serves (checked once after the build; Megatron would raise
+ *       where its own range ends, ours ends at n_serve, which covers it);
+ *   I3. nothing is written after the build: readers share the index freely.
+ * Memory: the served arrays are about 4 bytes per document of the drawn
+ * epochs and 8 bytes per drawn sample, plus the blends (1-4 + 4-8 bytes per
+ * sample). With a cache directory they live in the page cache (the file is
+ * mapped), and the build holds only per-thread scratch and the blend being
+ * built. */
 #include "data/megatron_index.h"
 
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
-#include <stdlib.h>
-#include <string.h>
 
+#include "core/file.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "data/megatron_cache.h"
+#include "data/megatron_file.h"
 #include "data/mt19937.h"
 #include "data/split.h"
-
-typedef struct {
-  uint64_t doc_begin, doc_end, num_samples, tokens_per_epoch;
-  int num_epochs, separate_last_epoch;
-  uint64_t samples_first; /* shuffle-index first part: all, or samples of the first E-1 epochs */
-  int32_t *doc_idx;       /* (n_doc_idx) */
-  uint64_t n_doc_idx;
-  int64_t *sample_idx; /* (n_sample_idx, 2) */
-  uint64_t n_sample_idx;
-  uint32_t *shuf32; /* (n_shuffle) or NULL */
-  int64_t *shuf64;  /* (n_shuffle) or NULL */
-  uint64_t n_shuffle;
-  int failed; /* allocation failure in phase 3: bytes asked */
-  uint64_t failed_bytes;
-} mt_file;
 
 /* A BlendableDataset's two arrays in compact types. */
 typedef struct {
@@ -68,6 +58,7 @@ typedef struct {
   void *si; /* dataset sample index: 4 or 8 bytes */
   int si_bytes;
   uint64_t *counts; /* (n_datasets) picks per dataset */
+  int owned;        /* di and si are malloc'd (else they point into the cache map) */
   int failed;
   uint64_t failed_bytes;
 } mt_blend;
@@ -79,22 +70,27 @@ typedef struct {
   uint64_t size;
   uint64_t *start; /* (n_files + 1) concatenation offsets */
   int blended;
-  mt_blend blend;  /* when blended */
-  int64_t *shuffle; /* (size) or NULL */
+  mt_blend blend;         /* when blended */
+  const int64_t *shuffle; /* (size) or NULL */
+  int shuffle_owned;
   int failed;
 } mt_corpus;
 
 struct agpt_megatron_index {
   const agpt_blend *b;
   int seq_len;
+  uint32_t seed;
   agpt_megatron_layout layout;
   uint64_t size;
-  mt_file *files; /* (b->n_files) */
+  agpt_mt_file *files; /* (b->n_files) */
   int n_files;
-  mt_corpus *corpora; /* CORPUS layout, sorted by name */
+  void **file_mem;     /* (2 * n_files) malloc'd served arrays when not mapped */
+  mt_corpus *corpora;  /* CORPUS layout, sorted by name */
   int n_corpora;
   int has_top;
   mt_blend top;
+  agpt_mmap cache;     /* the mapped cache file, when there is one */
+  int from_cache;      /* 1: mapped an existing cache; 2: wrote it in this build */
 };
 
 /* ---------- numpy arithmetic that the weights depend on ---------- */
@@ -231,6 +227,7 @@ static void blend_build(const double *w, int nd, uint64_t size, mt_blend *m) {
   m->di_bytes = nd <= 256 ? 1 : (nd <= 65536 ? 2 : 4);
   m->si_bytes = size <= UINT32_MAX ? 4 : 8;
   size_t bytes = (size_t)size * (size_t)(m->di_bytes + m->si_bytes);
+  m->owned = 1;
   m->di = malloc(size ? (size_t)size * (size_t)m->di_bytes : 1);
   m->si = malloc(size ? (size_t)size * (size_t)m->si_bytes : 1);
   m->counts = calloc((size_t)nd, sizeof *m->counts);
@@ -332,144 +329,12 @@ static void blend_build(const double *w, int nd, uint64_t size, mt_blend *m) {
 }
 
 static void blend_free(mt_blend *m) {
-  free(m->di);
-  free(m->si);
+  if (m->owned) {
+    free(m->di);
+    free(m->si);
+  }
   free(m->counts);
   memset(m, 0, sizeof *m);
-}
-
-/* ---------- one file's GPTDataset ---------- */
-
-static void *xalloc_rec(size_t n, mt_file *f) {
-  void *p = malloc(n ? n : 1);
-  if (!p && !f->failed) {
-    f->failed = 1;
-    f->failed_bytes = n;
-  }
-  return p;
-}
-
-/* Phase 2 arithmetic of _build_index_mappings; fails naming the file. */
-static agpt_status file_plan(const agpt_indexed *ds, const char *prefix, int seq_len, mt_file *f) {
-  uint64_t nd = f->doc_end - f->doc_begin;
-  if (nd == 0)
-    return agpt_fail("%s: split: this file has no documents in the requested split (use a larger file or change --split)",
-                     prefix);
-  if (f->doc_end > (uint64_t)INT32_MAX + 1)
-    return agpt_fail("%s: number of sequences: %llu exceeds Megatron's int32 document index (split the file)", prefix,
-                     (unsigned long long)ds->n_seqs);
-  uint64_t T = f->tokens_per_epoch, S = (uint64_t)seq_len, N = f->num_samples;
-  if (T < 2)
-    return agpt_fail("%s: sizes: the split holds %llu tokens; a sample index needs at least 2 (check the file)", prefix,
-                     (unsigned long long)T);
-  /* Smallest E with (E*T - 1) // S >= N, i.e. E*T >= N*S + 1. */
-  if (N > (UINT64_MAX / 2) / S) return agpt_fail("%s: num_samples: %llu samples overflow (ask for fewer)", prefix, (unsigned long long)N);
-  uint64_t need = N * S + 1;
-  uint64_t E = (need + T - 1) / T;
-  if (E < 1) E = 1;
-  if (E > INT32_MAX || E > UINT64_MAX / T || E * nd > ((uint64_t)1 << 40))
-    return agpt_fail("%s: epochs: %llu epochs of %llu tokens needed for %llu samples (ask for fewer samples or add data)",
-                     prefix, (unsigned long long)E, (unsigned long long)T, (unsigned long long)N);
-  f->num_epochs = (int)E;
-  uint64_t total = (E * T - 1) / S;
-  f->separate_last_epoch = 0;
-  f->samples_first = total;
-  if (E > 1) {
-    uint64_t first = ((E - 1) * T - 1) / S;
-    uint64_t last = N - first; /* >= 0 since E is minimal */
-    uint64_t per_epoch = (T - 1) / S;
-    AGPT_ASSERT(N >= first && last <= per_epoch + 1);
-    if ((int64_t)last < (int64_t)(0.80 * (double)per_epoch)) {
-      f->separate_last_epoch = 1;
-      f->samples_first = first;
-    }
-  }
-  f->n_doc_idx = E * nd;
-  f->n_sample_idx = total + 1;
-  f->n_shuffle = total;
-  return AGPT_OK;
-}
-
-static void file_build_sample_idx(const agpt_indexed *ds, int seq_len, mt_file *f) {
-  int64_t *si = xalloc_rec((size_t)f->n_sample_idx * 2 * sizeof(int64_t), f);
-  if (!si) return;
-  const int32_t *sizes = ds->sizes;
-  const int32_t *doc = f->doc_idx;
-  uint64_t n = f->n_sample_idx - 1, pos = 0;
-  int64_t off = 0;
-  si[0] = 0;
-  si[1] = 0;
-  for (uint64_t s = 1; s <= n; s++) {
-    int64_t remaining = (int64_t)seq_len + 1;
-    while (remaining != 0) {
-      AGPT_ASSERT(pos < f->n_doc_idx);
-      if (pos + 16 < f->n_doc_idx) __builtin_prefetch(&sizes[doc[pos + 16]], 0, 0);
-      int64_t len = (int64_t)sizes[doc[pos]] - off;
-      remaining -= len;
-      if (remaining <= 0) {
-        off += remaining + len - 1;
-        remaining = 0;
-      } else {
-        pos++;
-        off = 0;
-      }
-    }
-    si[2 * s] = (int64_t)pos;
-    si[2 * s + 1] = off;
-  }
-  f->sample_idx = si;
-}
-
-static void file_build_shuffle(mt_file *f, agpt_mt19937 *rng) {
-  uint64_t n = f->n_shuffle, first = f->samples_first;
-  if (n < (uint64_t)UINT32_MAX - 1) {
-    uint32_t *a = xalloc_rec((size_t)n * sizeof *a, f);
-    if (!a) return;
-    for (uint64_t i = 0; i < n; i++) a[i] = (uint32_t)i;
-    agpt_mt19937_shuffle_u32(rng, a, first);
-    if (first < n) agpt_mt19937_shuffle_u32(rng, a + first, n - first);
-    f->shuf32 = a;
-  } else {
-    int64_t *a = xalloc_rec((size_t)n * sizeof *a, f);
-    if (!a) return;
-    for (uint64_t i = 0; i < n; i++) a[i] = (int64_t)i;
-    agpt_mt19937_shuffle_i64(rng, a, first);
-    if (first < n) agpt_mt19937_shuffle_i64(rng, a + first, n - first);
-    f->shuf64 = a;
-  }
-}
-
-/* Called inside a parallel region; spawns the two tasks that follow the
- * document shuffle. rng_out must stay valid until the tasks finish. */
-static void file_build(const agpt_indexed *ds, int seq_len, uint32_t seed, mt_file *f, agpt_mt19937 *rng) {
-  uint64_t nd = f->doc_end - f->doc_begin;
-  int32_t *doc = xalloc_rec((size_t)f->n_doc_idx * sizeof *doc, f);
-  if (!doc) return;
-  for (int e = 0; e < f->num_epochs; e++)
-    for (uint64_t k = 0; k < nd; k++) doc[(uint64_t)e * nd + k] = (int32_t)(f->doc_begin + k);
-  agpt_mt19937_seed(rng, seed);
-  if (!f->separate_last_epoch) {
-    agpt_mt19937_shuffle_i32(rng, doc, f->n_doc_idx);
-  } else {
-    uint64_t head = (uint64_t)(f->num_epochs - 1) * nd;
-    agpt_mt19937_shuffle_i32(rng, doc, head);
-    agpt_mt19937_shuffle_i32(rng, doc + head, nd);
-  }
-  f->doc_idx = doc;
-#pragma omp task firstprivate(f, rng)
-  file_build_shuffle(f, rng);
-  file_build_sample_idx(ds, seq_len, f);
-}
-
-static void file_free(mt_file *f) {
-  free(f->doc_idx);
-  free(f->sample_idx);
-  free(f->shuf32);
-  free(f->shuf64);
-}
-
-static inline uint64_t file_shuffle_at(const mt_file *f, uint64_t j) {
-  return f->shuf32 ? f->shuf32[j] : (uint64_t)f->shuf64[j];
 }
 
 /* ---------- corpora ---------- */
@@ -478,7 +343,7 @@ static int cmp_name(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void corpus_build(mt_corpus *c, const mt_file *files, uint32_t seed, int shuffle) {
+static void corpus_build(mt_corpus *c, const agpt_mt_file *files, uint32_t seed, int shuffle) {
   if (c->blended) {
     double *w = malloc((size_t)c->n_files * sizeof *w);
     if (!w) {
@@ -491,15 +356,17 @@ static void corpus_build(mt_corpus *c, const mt_file *files, uint32_t seed, int 
     if (c->blend.failed) c->failed = 1;
   }
   if (shuffle) {
-    c->shuffle = malloc(c->size ? (size_t)c->size * sizeof *c->shuffle : 1);
-    if (!c->shuffle) {
+    int64_t *a = malloc(c->size ? (size_t)c->size * sizeof *a : 1);
+    if (!a) {
       c->failed = 1;
       return;
     }
-    for (uint64_t i = 0; i < c->size; i++) c->shuffle[i] = (int64_t)i;
+    for (uint64_t i = 0; i < c->size; i++) a[i] = (int64_t)i;
     agpt_mt19937 rng;
     agpt_mt19937_seed(&rng, seed);
-    agpt_mt19937_shuffle_i64(&rng, c->shuffle, c->size);
+    agpt_mt19937_shuffle_i64(&rng, a, c->size);
+    c->shuffle = a;
+    c->shuffle_owned = 1;
   }
 }
 
@@ -521,7 +388,7 @@ static void corpus_at(const mt_corpus *c, uint64_t i, int *k, uint64_t *s) {
   *s = j - c->start[lo];
 }
 
-/* ---------- build ---------- */
+/* ---------- planning ---------- */
 
 /* The blend records where it came from; a blend assembled without a
  * source is PLAIN when it looks like a --data-path one. */
@@ -557,6 +424,321 @@ static agpt_status validate(const agpt_blend *b, const agpt_index_opts *o) {
   return AGPT_OK;
 }
 
+/* Everything the arrays depend on, as text: the cache key. The .idx size
+ * and modification time stand for the sizes array (a rewritten file gets
+ * a new time), the token counts guard against clocks that do not move. */
+static char *describe(const agpt_megatron_index *ix, const agpt_index_opts *o, const agpt_megatron_opts *mo,
+                      const double ratios[3]) {
+  agpt_sb sb = {0};
+  agpt_sb_printf(&sb, "agpt megatron index v1\nlayout %d blend_in_corpus %d shuffle_in_corpus %d\n", (int)ix->layout,
+                 mo->blend_sample_in_corpus != 0, mo->shuffle_sample_in_corpus != 0);
+  agpt_sb_printf(&sb, "seq_len %d num_samples %llu seed %u split %a %a %a split_index %d\n", o->seq_len,
+                 (unsigned long long)o->num_samples, ix->seed, ratios[0], ratios[1], ratios[2], o->split_index);
+  const agpt_blend *b = ix->b;
+  for (int i = 0; i < b->n_files; i++) {
+    const agpt_blend_file *f = &b->files[i];
+    char path[4200];
+    snprintf(path, sizeof path, "%s.idx", f->prefix);
+    struct stat st;
+    long long size = -1, sec = 0, nsec = 0;
+    if (stat(path, &st) == 0) {
+      size = (long long)st.st_size;
+      sec = (long long)st.st_mtim.tv_sec;
+      nsec = (long long)st.st_mtim.tv_nsec;
+    }
+    agpt_sb_printf(&sb, "file %s weight %a corpus %s seqs %llu tokens %llu idx %lld %lld.%09lld\n", f->prefix,
+                   f->weight, b->corpora[f->corpus], (unsigned long long)f->ds.n_seqs,
+                   (unsigned long long)f->ds.n_tokens, size, sec, nsec);
+  }
+  return sb.data;
+}
+
+/* ---------- storage: memory or the cache file ---------- */
+
+/* Cache table: per file (docs offset, docs length, samp offset, n_serve),
+ * the top blend (di, si, counts), per corpus (di, si, counts, shuffle). */
+enum { TAB_FILE = 4, TAB_TOP = 3, TAB_CORPUS = 4 };
+
+static uint64_t table_len(const agpt_megatron_index *ix) {
+  return (uint64_t)TAB_FILE * (uint64_t)ix->n_files + TAB_TOP + (uint64_t)TAB_CORPUS * (uint64_t)ix->n_corpora;
+}
+
+typedef struct {
+  agpt_mt_scratch s;
+  int32_t *docs; /* cache mode: served arrays before they are written */
+  uint32_t *samp;
+  size_t docs_cap, samp_cap;
+} mt_thread;
+
+typedef struct {
+  int failed;        /* 1 allocation, 2 cache write, 3 too many served documents */
+  uint64_t bytes;    /* allocation size, or errno */
+} mt_fail;
+
+static size_t grow_buf(void **p, size_t *cap, size_t bytes) {
+  if (*cap >= bytes) return 0;
+  free(*p);
+  *p = malloc(bytes ? bytes : 1);
+  *cap = *p ? bytes : 0;
+  return *p ? 0 : bytes;
+}
+
+/* One file: Megatron's arrays in the thread's scratch, then the served
+ * form into memory (file_mem) or into the cache (table). */
+static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cache_writer *w, uint64_t *table,
+                      mt_fail *fail) {
+  agpt_mt_file *f = &ix->files[i];
+  size_t bad = agpt_mt_file_arrays(&ix->b->files[i].ds, ix->seq_len, ix->seed, f, &t->s);
+  if (bad) {
+    *fail = (mt_fail){1, bad};
+    return;
+  }
+  uint64_t n_docs = agpt_mt_file_served_docs(f, &t->s);
+  if (n_docs >= ((uint64_t)1 << 32)) {
+    *fail = (mt_fail){3, n_docs};
+    return;
+  }
+  size_t db = (size_t)n_docs * sizeof(int32_t), sb = (size_t)f->n_serve * 2 * sizeof(uint32_t);
+  int32_t *docs;
+  uint32_t *samp;
+  if (!w) {
+    docs = malloc(db ? db : 1);
+    samp = malloc(sb ? sb : 1);
+    ix->file_mem[2 * i] = docs;
+    ix->file_mem[2 * i + 1] = samp;
+    if (!docs || !samp) {
+      *fail = (mt_fail){1, db + sb};
+      return;
+    }
+  } else {
+    if ((bad = grow_buf((void **)&t->docs, &t->docs_cap, db)) || (bad = grow_buf((void **)&t->samp, &t->samp_cap, sb))) {
+      *fail = (mt_fail){1, bad};
+      return;
+    }
+    docs = t->docs;
+    samp = t->samp;
+  }
+  agpt_mt_file_compose(f, &t->s, docs, samp);
+  f->n_docs = n_docs;
+  if (!w) {
+    f->docs = docs;
+    f->samp = samp;
+    return;
+  }
+  uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)i;
+  tab[0] = agpt_mt_cache_reserve(w, db);
+  tab[1] = n_docs;
+  tab[2] = agpt_mt_cache_reserve(w, sb);
+  tab[3] = f->n_serve;
+  int e = agpt_mt_cache_write(w, tab[0], docs, db);
+  if (!e) e = agpt_mt_cache_write(w, tab[2], samp, sb);
+  if (e) *fail = (mt_fail){2, (uint64_t)e};
+}
+
+/* Writes a blend's arrays to the cache; returns 0 or an errno. */
+static int blend_write(agpt_mt_cache_writer *w, const mt_blend *m, uint64_t *tab) {
+  size_t dib = (size_t)m->size * (size_t)m->di_bytes, sib = (size_t)m->size * (size_t)m->si_bytes;
+  size_t cb = (size_t)m->n_datasets * sizeof *m->counts;
+  tab[0] = agpt_mt_cache_reserve(w, dib);
+  tab[1] = agpt_mt_cache_reserve(w, sib);
+  tab[2] = agpt_mt_cache_reserve(w, cb);
+  int e = agpt_mt_cache_write(w, tab[0], m->di, dib);
+  if (!e) e = agpt_mt_cache_write(w, tab[1], m->si, sib);
+  if (!e) e = agpt_mt_cache_write(w, tab[2], m->counts, cb);
+  return e;
+}
+
+static void blend_shape(mt_blend *m, int nd, uint64_t size) {
+  m->size = size;
+  m->n_datasets = nd;
+  m->di_bytes = nd <= 256 ? 1 : (nd <= 65536 ? 2 : 4);
+  m->si_bytes = size <= UINT32_MAX ? 4 : 8;
+}
+
+/* Points a blend at its sections of the map; 0 when a section is outside. */
+static int blend_attach(mt_blend *m, const agpt_mmap *map, const uint64_t *tab) {
+  uint64_t need[3] = {m->size * (uint64_t)m->di_bytes, m->size * (uint64_t)m->si_bytes,
+                      (uint64_t)m->n_datasets * sizeof *m->counts};
+  for (int k = 0; k < 3; k++)
+    if (tab[k] == 0 || tab[k] > map->size || need[k] > map->size - tab[k]) return 0;
+  if (m->owned) {
+    free(m->di);
+    free(m->si);
+  }
+  m->owned = 0;
+  m->di = (void *)((const char *)map->data + tab[0]);
+  m->si = (void *)((const char *)map->data + tab[1]);
+  free(m->counts);
+  m->counts = agpt_xcalloc((size_t)m->n_datasets, sizeof *m->counts);
+  memcpy(m->counts, (const char *)map->data + tab[2], (size_t)need[2]);
+  return 1;
+}
+
+/* Points everything at the map of the cache; fails when the table and the
+ * plan disagree or a section lies outside the file. */
+static agpt_status attach_cache(agpt_megatron_index *ix, const char *path, const uint64_t *table) {
+  const agpt_mmap *map = &ix->cache;
+  for (int i = 0; i < ix->n_files; i++) {
+    agpt_mt_file *f = &ix->files[i];
+    const uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)i;
+    uint64_t db = tab[1] * 4, sb = f->n_serve * 8;
+    if (tab[3] != f->n_serve || tab[0] == 0 || tab[2] == 0 || tab[0] > map->size || db > map->size - tab[0] ||
+        tab[2] > map->size || sb > map->size - tab[2])
+      return agpt_fail("%s: the cache's table does not fit file %d (delete the cache file)", path, i);
+    free(ix->file_mem[2 * i]);
+    free(ix->file_mem[2 * i + 1]);
+    ix->file_mem[2 * i] = ix->file_mem[2 * i + 1] = NULL;
+    f->docs = (const int32_t *)((const char *)map->data + tab[0]);
+    f->n_docs = tab[1];
+    f->samp = (const uint32_t *)((const char *)map->data + tab[2]);
+  }
+  const uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)ix->n_files;
+  if (ix->has_top && !blend_attach(&ix->top, map, tab))
+    return agpt_fail("%s: the cache's blend section is out of range (delete the cache file)", path);
+  tab += TAB_TOP;
+  for (int c = 0; c < ix->n_corpora; c++, tab += TAB_CORPUS) {
+    mt_corpus *cp = &ix->corpora[c];
+    if (cp->blended && !blend_attach(&cp->blend, map, tab))
+      return agpt_fail("%s: corpus '%s': the cache's blend section is out of range (delete the cache file)", path,
+                       cp->name);
+    if (tab[3]) {
+      if (tab[3] > map->size || cp->size * 8 > map->size - tab[3])
+        return agpt_fail("%s: corpus '%s': the cache's shuffle section is out of range (delete the cache file)", path,
+                         cp->name);
+      if (cp->shuffle_owned) free((void *)cp->shuffle);
+      cp->shuffle_owned = 0;
+      cp->shuffle = (const int64_t *)((const char *)map->data + tab[3]);
+    }
+  }
+  return AGPT_OK;
+}
+
+/* ---------- build ---------- */
+
+/* Slack of the served prefix over a file's sample count: a greedy blend's
+ * count of a dataset runs at most about one past weight x n; a generous
+ * margin costs a few rows, and the build checks the counts against it. */
+static uint64_t serve_slack(int n_blended) { return (uint64_t)n_blended + 16; }
+
+/* The I2 check: fails naming the file when a blend draws past what it serves. */
+static agpt_status check_ranges(const agpt_megatron_index *ix) {
+  const agpt_blend *b = ix->b;
+  for (int c = 0; c < ix->n_corpora; c++) {
+    const mt_corpus *cp = &ix->corpora[c];
+    if (cp->blended)
+      for (int k = 0; k < cp->n_files; k++) {
+        const agpt_mt_file *f = &ix->files[cp->files[k]];
+        if (cp->blend.counts[k] > f->n_serve)
+          return agpt_fail("%s: the corpus blend draws %llu samples, more than the file's %llu (Megatron fails here "
+                           "too; change the weights)",
+                           b->files[cp->files[k]].prefix, (unsigned long long)cp->blend.counts[k],
+                           (unsigned long long)f->n_serve);
+      }
+    if (ix->has_top && ix->top.counts[c] > cp->size)
+      return agpt_fail("corpus '%s': the blend draws more samples than the corpus has (Megatron fails here too)",
+                       cp->name);
+  }
+  if (ix->layout == AGPT_MEGATRON_PLAIN && ix->has_top)
+    for (int i = 0; i < ix->n_files; i++)
+      if (ix->top.counts[i] > ix->files[i].n_serve)
+        return agpt_fail("%s: the blend draws %llu samples, more than the file's %llu (Megatron fails here too)",
+                         b->files[i].prefix, (unsigned long long)ix->top.counts[i],
+                         (unsigned long long)ix->files[i].n_serve);
+  return AGPT_OK;
+}
+
+/* Phase 3: builds every array, into memory or into the cache writer w. */
+static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opts *mo, const double *topw, int top_n,
+                                int nthreads, agpt_mt_cache_writer *w, uint64_t *table) {
+  int nf = ix->n_files;
+  int *order = agpt_xcalloc((size_t)nf, sizeof *order);
+  for (int i = 0; i < nf; i++) order[i] = i;
+  for (int i = 1; i < nf; i++) { /* insertion sort by work, descending */
+    int v = order[i], k = i;
+    uint64_t key = ix->files[v].n_doc_idx + ix->files[v].n_shuffle;
+    while (k > 0 && ix->files[order[k - 1]].n_doc_idx + ix->files[order[k - 1]].n_shuffle < key) {
+      order[k] = order[k - 1];
+      k--;
+    }
+    order[k] = v;
+  }
+  mt_thread *th = agpt_xcalloc((size_t)nthreads, sizeof *th);
+  mt_fail *fails = agpt_xcalloc((size_t)nf, sizeof *fails);
+#pragma omp parallel num_threads(nthreads)
+#pragma omp single
+  {
+    if (ix->has_top) {
+#pragma omp task
+      blend_build(topw, top_n, ix->size, &ix->top);
+    }
+    for (int c = 0; c < ix->n_corpora; c++) {
+      mt_corpus *cp = &ix->corpora[c];
+      if (cp->blended || mo->shuffle_sample_in_corpus) {
+#pragma omp task firstprivate(cp)
+        corpus_build(cp, ix->files, ix->seed, mo->shuffle_sample_in_corpus);
+      }
+    }
+    for (int k = 0; k < nf; k++) {
+      int i = order[k];
+#pragma omp task firstprivate(i)
+      file_task(ix, i, &th[omp_get_thread_num()], w, table, &fails[i]);
+    }
+  }
+  for (int t = 0; t < nthreads; t++) {
+    agpt_mt_scratch_free(&th[t].s);
+    free(th[t].docs);
+    free(th[t].samp);
+  }
+  free(th);
+  free(order);
+  agpt_status st = AGPT_OK;
+  for (int i = 0; i < nf && st == AGPT_OK; i++) {
+    const char *p = ix->b->files[i].prefix;
+    switch (fails[i].failed) {
+    case 1:
+      st = agpt_fail("%s: megatron index: out of memory allocating %llu bytes (use fewer samples, more memory, or "
+                     "--data-cache-path)",
+                     p, (unsigned long long)fails[i].bytes);
+      break;
+    case 2:
+      st = agpt_fail("%s: writing the index cache failed: %s (free space or choose another --data-cache-path)",
+                     agpt_mt_cache_writer_path(w), strerror((int)fails[i].bytes));
+      break;
+    case 3:
+      st = agpt_fail("%s: the drawn samples span %llu documents, more than a 32-bit index holds (split the file)", p,
+                     (unsigned long long)fails[i].bytes);
+      break;
+    default: break;
+    }
+  }
+  free(fails);
+  if (st != AGPT_OK) return st;
+  if (ix->has_top && ix->top.failed)
+    return agpt_fail("megatron index: out of memory allocating %llu bytes for the blend (use fewer samples)",
+                     (unsigned long long)ix->top.failed_bytes);
+  for (int c = 0; c < ix->n_corpora; c++)
+    if (ix->corpora[c].failed)
+      return agpt_fail("megatron index: out of memory building corpus '%s'", ix->corpora[c].name);
+  AGPT_TRY(check_ranges(ix));
+  if (!w) return AGPT_OK;
+  /* The blends go to the cache after the files. */
+  uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)nf;
+  int e = ix->has_top ? blend_write(w, &ix->top, tab) : 0;
+  tab += TAB_TOP;
+  for (int c = 0; c < ix->n_corpora && !e; c++, tab += TAB_CORPUS) {
+    mt_corpus *cp = &ix->corpora[c];
+    if (cp->blended) e = blend_write(w, &cp->blend, tab);
+    if (!e && cp->shuffle) {
+      tab[3] = agpt_mt_cache_reserve(w, cp->size * 8);
+      e = agpt_mt_cache_write(w, tab[3], cp->shuffle, (size_t)cp->size * 8);
+    }
+  }
+  if (e)
+    return agpt_fail("%s: writing the index cache failed: %s (free space or choose another --data-cache-path)",
+                     agpt_mt_cache_writer_path(w), strerror(e));
+  return AGPT_OK;
+}
+
 agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_opts *o, const agpt_megatron_opts *mo,
                                          agpt_megatron_index **out) {
   *out = NULL;
@@ -569,11 +751,13 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
   agpt_megatron_index *ix = agpt_xcalloc(1, sizeof *ix);
   ix->b = b;
   ix->seq_len = o->seq_len;
+  ix->seed = (uint32_t)o->seed;
   ix->layout = mo->layout == AGPT_MEGATRON_AUTO ? auto_layout(b) : mo->layout;
   ix->n_files = b->n_files;
   ix->files = agpt_xcalloc((size_t)b->n_files, sizeof *ix->files);
-  uint32_t seed = (uint32_t)o->seed;
+  ix->file_mem = agpt_xcalloc((size_t)b->n_files * 2, sizeof *ix->file_mem);
   int nf = b->n_files;
+  int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
 
   /* Per-file sample counts: get_datasets_weights_and_num_samples. */
   double wsum = 0;
@@ -589,10 +773,10 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
   ix->size = single ? o->num_samples : total;
 
   /* Phase 1: ranges and tokens per epoch. */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads > 0 ? o->threads : omp_get_max_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
   for (int i = 0; i < nf; i++) {
     const agpt_indexed *ds = &b->files[i].ds;
-    mt_file *f = &ix->files[i];
+    agpt_mt_file *f = &ix->files[i];
     agpt_split_range(ds->n_seqs, ratios, o->split_index, &f->doc_begin, &f->doc_end);
     uint64_t t = 0;
     for (uint64_t d = f->doc_begin; d < f->doc_end; d++) t += (uint64_t)(uint32_t)ds->sizes[d];
@@ -600,22 +784,21 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
   }
   /* Phase 2: validation with messages. */
   agpt_status st = AGPT_OK;
-  for (int i = 0; i < nf && st == AGPT_OK; i++) {
-    st = file_plan(&b->files[i].ds, b->files[i].prefix, o->seq_len, &ix->files[i]);
-  }
+  for (int i = 0; i < nf && st == AGPT_OK; i++) st = agpt_mt_file_plan(b->files[i].prefix, o->seq_len, &ix->files[i]);
   if (st != AGPT_OK) {
     free(normw);
     agpt_megatron_index_free(ix);
     return AGPT_ERR;
   }
 
-  /* Blend weights. */
+  /* Blend weights, and how far each file's served prefix reaches. */
   double *topw = NULL;
   int top_n = 0;
   if (ix->layout == AGPT_MEGATRON_PLAIN && nf > 1) {
     top_n = nf;
     topw = agpt_xcalloc((size_t)nf, sizeof *topw);
     memcpy(topw, normw, (size_t)nf * sizeof *topw);
+    for (int i = 0; i < nf; i++) ix->files[i].n_serve += serve_slack(nf);
   } else if (ix->layout == AGPT_MEGATRON_CORPUS) {
     /* corpus_list = sorted(set(corpuses)) */
     const char **names = agpt_xcalloc((size_t)b->n_corpora, sizeof *names);
@@ -635,10 +818,16 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
       for (int k = 0; k < cp->n_files; k++) cp->start[k + 1] = cp->start[k] + ix->files[cp->files[k]].num_samples;
       cp->size = cp->start[cp->n_files];
       cp->blended = mo->blend_sample_in_corpus != 0;
+      if (cp->blended) {
+        blend_shape(&cp->blend, cp->n_files, cp->size);
+        for (int k = 0; k < cp->n_files; k++) ix->files[cp->files[k]].n_serve += serve_slack(cp->n_files);
+      }
       topw[c] = (double)cp->size / (double)total;
     }
     free(names);
   }
+  for (int i = 0; i < nf; i++)
+    if (ix->files[i].n_serve > ix->files[i].n_shuffle) ix->files[i].n_serve = ix->files[i].n_shuffle;
   if (topw) {
     double s = np_pairwise_sum(topw, (size_t)top_n);
     if (!(s > 0)) {
@@ -649,111 +838,74 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     }
     for (int k = 0; k < top_n; k++) topw[k] /= s;
     ix->has_top = 1;
+    blend_shape(&ix->top, top_n, ix->size);
   }
   free(normw);
 
-  /* Phase 3: the arrays. Big files first so the tail of the schedule is short. */
-  int *order = agpt_xcalloc((size_t)nf, sizeof *order);
-  for (int i = 0; i < nf; i++) order[i] = i;
-  for (int i = 1; i < nf; i++) { /* insertion sort by n_doc_idx + n_shuffle, descending */
-    int v = order[i], k = i;
-    uint64_t key = ix->files[v].n_doc_idx + ix->files[v].n_shuffle;
-    while (k > 0 && ix->files[order[k - 1]].n_doc_idx + ix->files[order[k - 1]].n_shuffle < key) {
-      order[k] = order[k - 1];
-      k--;
-    }
-    order[k] = v;
-  }
-  agpt_mt19937 *rngs = malloc((size_t)nf * sizeof *rngs);
-  if (!rngs) {
-    free(order);
-    free(topw);
-    agpt_megatron_index_free(ix);
-    return agpt_fail("megatron index: out of memory for %d generator states", nf);
-  }
-  int nthreads = o->threads > 0 ? o->threads : omp_get_max_threads();
-#pragma omp parallel num_threads(nthreads)
-#pragma omp single
-  {
-    if (ix->has_top) {
-#pragma omp task
-      blend_build(topw, top_n, ix->size, &ix->top);
-    }
-    for (int c = 0; c < ix->n_corpora; c++) {
-      mt_corpus *cp = &ix->corpora[c];
-      if (cp->blended || mo->shuffle_sample_in_corpus) {
-#pragma omp task firstprivate(cp)
-        corpus_build(cp, ix->files, seed, mo->shuffle_sample_in_corpus);
+  /* A complete cache for the same description is mapped instead. */
+  char *desc = NULL, *cpath = NULL;
+  uint64_t *table = agpt_xcalloc((size_t)table_len(ix), sizeof *table);
+  agpt_mt_cache_writer *w = NULL;
+  if (o->cache_dir && *o->cache_dir) {
+    desc = describe(ix, o, mo, ratios);
+    cpath = agpt_mt_cache_path(o->cache_dir, desc);
+    int found = 0;
+    st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, &ix->cache, &found);
+    if (st == AGPT_OK && found) {
+      st = attach_cache(ix, cpath, table);
+      if (st == AGPT_OK) {
+        /* Counts of a cached blend come from the cache; the range check still holds them to the plan. */
+        ix->from_cache = 1;
+        st = check_ranges(ix);
       }
+      goto done;
     }
-    for (int k = 0; k < nf; k++) {
-      int i = order[k];
-#pragma omp task firstprivate(i)
-      file_build(&b->files[i].ds, o->seq_len, seed, &ix->files[i], &rngs[i]);
+    if (st == AGPT_OK) st = agpt_mt_cache_begin(cpath, desc, table_len(ix), &w);
+    if (st != AGPT_OK) goto done;
+  }
+  st = build_arrays(ix, mo, topw, top_n, nthreads, w, table);
+  if (w) {
+    if (st == AGPT_OK) {
+      st = agpt_mt_cache_commit(w, table);
+    } else {
+      agpt_mt_cache_abort(w);
+    }
+    if (st == AGPT_OK) {
+      int found = 0;
+      st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, &ix->cache, &found);
+      if (st == AGPT_OK && !found) st = agpt_fail("%s: the index cache just written cannot be read back", cpath);
+      if (st == AGPT_OK) st = attach_cache(ix, cpath, table);
+      ix->from_cache = 2;
     }
   }
-  free(rngs);
-  free(order);
+done:
   free(topw);
-
-  /* Report failures and check I3. */
-  for (int i = 0; i < nf; i++)
-    if (ix->files[i].failed) {
-      uint64_t bytes = ix->files[i].failed_bytes;
-      agpt_megatron_index_free(ix);
-      return agpt_fail("%s: megatron index: out of memory allocating %llu bytes (use fewer samples or more memory)",
-                       b->files[i].prefix, (unsigned long long)bytes);
-    }
-  if (ix->has_top && ix->top.failed) {
-    uint64_t bytes = ix->top.failed_bytes;
+  free(table);
+  free(desc);
+  free(cpath);
+  if (st != AGPT_OK) {
     agpt_megatron_index_free(ix);
-    return agpt_fail("megatron index: out of memory allocating %llu bytes for the blend", (unsigned long long)bytes);
+    return AGPT_ERR;
   }
-  for (int c = 0; c < ix->n_corpora; c++) {
-    mt_corpus *cp = &ix->corpora[c];
-    if (cp->failed) {
-      agpt_megatron_index_free(ix);
-      return agpt_fail("megatron index: out of memory building corpus '%s'", cp->name);
-    }
-    if (cp->blended)
-      for (int k = 0; k < cp->n_files; k++) {
-        const mt_file *f = &ix->files[cp->files[k]];
-        if (cp->blend.counts[k] > f->n_shuffle) {
-          const char *p = b->files[cp->files[k]].prefix;
-          agpt_megatron_index_free(ix);
-          return agpt_fail("%s: corpus blend draws more samples than the file has (Megatron fails here too; change weights)", p);
-        }
-      }
-    if (ix->has_top && ix->top.counts[c] > cp->size) {
-      const char *name = cp->name;
-      agpt_megatron_index_free(ix);
-      return agpt_fail("corpus '%s': the blend draws more samples than the corpus has (Megatron fails here too)", name);
-    }
-  }
-  if (ix->layout == AGPT_MEGATRON_PLAIN && ix->has_top)
-    for (int i = 0; i < nf; i++)
-      if (ix->top.counts[i] > ix->files[i].n_shuffle) {
-        const char *p = b->files[i].prefix;
-        agpt_megatron_index_free(ix);
-        return agpt_fail("%s: the blend draws more samples than the file has (Megatron fails here too)", p);
-      }
   *out = ix;
   return AGPT_OK;
 }
 
 void agpt_megatron_index_free(agpt_megatron_index *ix) {
   if (!ix) return;
-  for (int i = 0; i < ix->n_files; i++) file_free(&ix->files[i]);
+  for (int i = 0; i < 2 * ix->n_files; i++) free(ix->file_mem[i]);
+  free(ix->file_mem);
   free(ix->files);
   for (int c = 0; c < ix->n_corpora; c++) {
     mt_corpus *cp = &ix->corpora[c];
     free(cp->files);
     free(cp->start);
     blend_free(&cp->blend);
-    free(cp->shuffle);
+    if (cp->shuffle_owned) free((void *)cp->shuffle);
   }
   free(ix->corpora);
   blend_free(&ix->top);
+  agpt_mmap_close(&ix->cache);
   free(ix);
 }
 
@@ -788,31 +940,25 @@ agpt_status agpt_megatron_index_get(const agpt_megatron_index *ix, uint64_t i, i
   int fi = 0;
   uint64_t s = 0;
   AGPT_TRY(locate(ix, i, &fi, &s));
-  const mt_file *f = &ix->files[fi];
+  const agpt_mt_file *f = &ix->files[fi];
   const agpt_indexed *ds = &ix->b->files[fi].ds;
   if (ds->meta_only)
     return agpt_fail("%s: megatron index: opened without its .bin, so tokens cannot be read (open the blend with data)",
                      ix->b->files[fi].prefix);
-  AGPT_ASSERT(s < f->n_shuffle);
-  uint64_t k = file_shuffle_at(f, s);
-  uint64_t d0 = (uint64_t)f->sample_idx[2 * k], d1 = (uint64_t)f->sample_idx[2 * k + 2];
-  uint64_t o0 = (uint64_t)f->sample_idx[2 * k + 1], o1 = (uint64_t)f->sample_idx[2 * k + 3];
+  AGPT_ASSERT(s < f->n_serve);
+  uint64_t pos = f->samp[2 * s], off = f->samp[2 * s + 1];
   uint64_t want = (uint64_t)ix->seq_len + 1, got = 0;
-  if (d0 == d1) {
-    AGPT_ASSERT(o1 - o0 + 1 == want);
-    agpt_indexed_read(ds, (uint64_t)f->doc_idx[d0], o0, want, out);
-    return AGPT_OK;
-  }
-  for (uint64_t d = d0; d <= d1; d++) {
-    uint64_t seq = (uint64_t)f->doc_idx[d];
+  while (got < want) {
+    AGPT_ASSERT(pos < f->n_docs);
+    uint64_t seq = (uint64_t)f->docs[pos];
     uint64_t len = (uint64_t)(uint32_t)ds->sizes[seq];
-    uint64_t from = d == d0 ? o0 : 0;
-    uint64_t to = d == d1 ? o1 + 1 : len;
-    AGPT_ASSERT(from <= to && to <= len && got + (to - from) <= want);
-    agpt_indexed_read(ds, seq, from, to - from, out + got);
-    got += to - from;
+    AGPT_ASSERT(off <= len);
+    uint64_t take = len - off < want - got ? len - off : want - got;
+    agpt_indexed_read(ds, seq, off, take, out + got);
+    got += take;
+    pos++;
+    off = 0;
   }
-  AGPT_ASSERT(got == want);
   return AGPT_OK;
 }
 
@@ -820,12 +966,12 @@ agpt_status agpt_megatron_index_origin(const agpt_megatron_index *ix, uint64_t i
   int fi = 0;
   uint64_t s = 0;
   AGPT_TRY(locate(ix, i, &fi, &s));
-  const mt_file *f = &ix->files[fi];
-  uint64_t k = file_shuffle_at(f, s);
+  const agpt_mt_file *f = &ix->files[fi];
+  AGPT_ASSERT(s < f->n_serve);
   out->file = fi;
   out->corpus = ix->b->files[fi].corpus;
-  out->doc = (uint64_t)f->doc_idx[f->sample_idx[2 * k]];
-  out->offset = (uint64_t)f->sample_idx[2 * k + 1];
+  out->doc = (uint64_t)f->docs[f->samp[2 * s]];
+  out->offset = f->samp[2 * s + 1];
   return AGPT_OK;
 }
 
@@ -835,24 +981,42 @@ uint64_t agpt_megatron_index_size(const agpt_megatron_index *ix) { return ix->si
 
 agpt_megatron_layout agpt_megatron_index_layout(const agpt_megatron_index *ix) { return ix->layout; }
 
+int agpt_megatron_index_from_cache(const agpt_megatron_index *ix) { return ix->from_cache; }
+
 agpt_status agpt_megatron_index_file_arrays(const agpt_megatron_index *ix, int file, agpt_megatron_file_arrays *out) {
+  memset(out, 0, sizeof *out);
   if (file < 0 || file >= ix->n_files)
     return agpt_fail("megatron index: file %d is out of range (the blend has %d files)", file, ix->n_files);
-  const mt_file *f = &ix->files[file];
+  const agpt_mt_file *f = &ix->files[file];
+  agpt_mt_scratch s = {0};
+  size_t bad = agpt_mt_file_arrays(&ix->b->files[file].ds, ix->seq_len, ix->seed, f, &s);
+  if (bad) {
+    agpt_mt_scratch_free(&s);
+    return agpt_fail("%s: megatron index: out of memory allocating %llu bytes", ix->b->files[file].prefix,
+                     (unsigned long long)bad);
+  }
   out->doc_begin = f->doc_begin;
   out->doc_end = f->doc_end;
   out->num_samples = f->num_samples;
   out->tokens_per_epoch = f->tokens_per_epoch;
   out->num_epochs = f->num_epochs;
   out->separate_last_epoch = f->separate_last_epoch;
-  out->doc_idx = f->doc_idx;
+  out->doc_idx = s.doc;
   out->n_doc_idx = f->n_doc_idx;
-  out->sample_idx = f->sample_idx;
-  out->n_sample_idx = f->n_sample_idx;
-  out->shuffle_idx32 = f->shuf32;
-  out->shuffle_idx64 = f->shuf64;
+  out->sample_idx = s.rows;
+  out->n_sample_idx = f->n_shuffle + 1;
+  out->shuffle_idx = s.shuf;
   out->n_shuffle = f->n_shuffle;
+  out->n_serve = f->n_serve;
+  out->n_served_docs = f->n_docs;
   return AGPT_OK;
+}
+
+void agpt_megatron_file_arrays_free(agpt_megatron_file_arrays *a) {
+  free(a->doc_idx);
+  free(a->sample_idx);
+  free(a->shuffle_idx);
+  memset(a, 0, sizeof *a);
 }
 
 agpt_status agpt_megatron_index_blend_at(const agpt_megatron_index *ix, uint64_t i, int *dataset, uint64_t *sample) {

@@ -22,11 +22,14 @@
  * (corpus dataset ->) file sample j -> shuffle_idx[j] -> rows k, k+1 of
  * sample_idx -> pieces of documents doc_idx[...] -> seq_len + 1 tokens.
  *
- * Promises: every array equals Megatron's (dtypes aside: doc_idx int32,
- * sample_idx int64 pairs, shuffle_idx uint32 or int64 as Megatron chooses,
- * blend indices in the smallest type that holds them); the build is a pure
- * function of (blend, options); a built index is read-only and safe for
- * concurrent readers. */
+ * Promises: every sample equals Megatron's, and every array does (doc_idx
+ * int32, sample_idx uint32 pairs and shuffle_idx uint32 as Megatron-
+ * DeepSpeed's helpers store them; files beyond 32-bit indices are refused by
+ * name; blend indices in the smallest type that holds them); the build is a
+ * pure function of (blend, options); with o->cache_dir the served arrays
+ * are written to a cache file there and mapped, and a later build with the
+ * same description maps that file instead of building; a built index is
+ * read-only and safe for concurrent readers. */
 #ifndef AGPT_DATA_MEGATRON_INDEX_H
 #define AGPT_DATA_MEGATRON_INDEX_H
 
@@ -70,23 +73,31 @@ uint64_t agpt_megatron_index_size(const agpt_megatron_index *ix);
 /* The layout actually built (PLAIN or CORPUS). */
 agpt_megatron_layout agpt_megatron_index_layout(const agpt_megatron_index *ix);
 
-/* The arrays of one file's GPTDataset, for tests and inspection. Pointers
- * stay owned by the index. */
+/* Whether the arrays came from the cache: 0 built in memory, 1 mapped an
+ * existing cache file, 2 built and written to the cache in this call. */
+int agpt_megatron_index_from_cache(const agpt_megatron_index *ix);
+
+/* Megatron's full arrays of one file's GPTDataset, rebuilt on demand (the
+ * index itself keeps only the served form, megatron_file.h), for tests and
+ * inspection. The arrays are owned by *out: free with
+ * agpt_megatron_file_arrays_free. */
 typedef struct {
   uint64_t doc_begin, doc_end; /* the split's documents (sequences) */
   uint64_t num_samples;        /* samples asked of this file */
   uint64_t tokens_per_epoch;
   int num_epochs;
   int separate_last_epoch;
-  const int32_t *doc_idx;        /* (n_doc_idx) */
-  uint64_t n_doc_idx;            /* num_epochs * (doc_end - doc_begin) */
-  const int64_t *sample_idx;     /* (n_sample_idx, 2): position in doc_idx, token offset */
-  uint64_t n_sample_idx;         /* rows: samples in all epochs + 1 */
-  const uint32_t *shuffle_idx32; /* (n_shuffle) when Megatron uses uint32, else NULL */
-  const int64_t *shuffle_idx64;  /* (n_shuffle) when Megatron uses int64, else NULL */
-  uint64_t n_shuffle;            /* n_sample_idx - 1 */
+  int32_t *doc_idx;      /* (n_doc_idx) */
+  uint64_t n_doc_idx;    /* num_epochs * (doc_end - doc_begin) */
+  uint32_t *sample_idx;  /* (n_sample_idx, 2): position in doc_idx, token offset */
+  uint64_t n_sample_idx; /* rows: samples in all epochs + 1 */
+  uint32_t *shuffle_idx; /* (n_shuffle) */
+  uint64_t n_shuffle;    /* n_sample_idx - 1 */
+  uint64_t n_serve;      /* the prefix of shuffle_idx the index serves */
+  uint64_t n_served_docs;
 } agpt_megatron_file_arrays;
 agpt_status agpt_megatron_index_file_arrays(const agpt_megatron_index *ix, int file, agpt_megatron_file_arrays *out);
+void agpt_megatron_file_arrays_free(agpt_megatron_file_arrays *a);
 
 /* Levels of blending, as values (the stored types are compact):
  *   level 0, the top BlendableDataset: i < size -> (dataset, sample). Its

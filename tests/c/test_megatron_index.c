@@ -198,16 +198,17 @@ static void test_built(const char *dir) {
       ok &= span == o.seq_len + 1;
     }
     CHECK_MSG(ok, "file %d: a sample does not span seq_len + 1 tokens", f);
-    CHECK(fa.shuffle_idx32 != NULL && fa.n_shuffle == fa.n_sample_idx - 1);
+    CHECK(fa.shuffle_idx != NULL && fa.n_shuffle == fa.n_sample_idx - 1);
     uint8_t *hit = calloc(fa.n_shuffle, 1);
     ok = 1;
     for (uint64_t j = 0; j < fa.n_shuffle; j++) {
-      uint32_t v = fa.shuffle_idx32[j];
+      uint32_t v = fa.shuffle_idx[j];
       ok &= v < fa.n_shuffle && !hit[v];
       if (v < fa.n_shuffle) hit[v] = 1;
     }
     CHECK_MSG(ok, "file %d: shuffle_idx is not a permutation", f);
     free(hit);
+    agpt_megatron_file_arrays_free(&fa);
   }
   CHECK(sep_seen > 0);
   CHECK(multi_seen > sep_seen);
@@ -267,8 +268,10 @@ static void test_built(const char *dir) {
       agpt_megatron_index_file_arrays(ix, f, &a0);
       agpt_megatron_index_file_arrays(ix1, f, &a1);
       CHECK(memcmp(a0.doc_idx, a1.doc_idx, a0.n_doc_idx * 4) == 0);
-      CHECK(memcmp(a0.sample_idx, a1.sample_idx, a0.n_sample_idx * 16) == 0);
-      CHECK(memcmp(a0.shuffle_idx32, a1.shuffle_idx32, a0.n_shuffle * 4) == 0);
+      CHECK(memcmp(a0.sample_idx, a1.sample_idx, a0.n_sample_idx * 8) == 0);
+      CHECK(memcmp(a0.shuffle_idx, a1.shuffle_idx, a0.n_shuffle * 4) == 0);
+      agpt_megatron_file_arrays_free(&a0);
+      agpt_megatron_file_arrays_free(&a1);
     }
     agpt_megatron_index_free(ix1);
   }

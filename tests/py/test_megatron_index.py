@@ -60,8 +60,11 @@ def check_file(out, f, want):
 
 
 def check_samples(out, built, docs_of_file, seq, layout):
+    """Every sample of the blend: the index keeps only the served form of the
+    arrays, so this is where that form is checked."""
     samples = load(out, "samples.npy")
     origins = load(out, "origins.npy")
+    assert samples.shape[0] == built["size"]
     for i in range(samples.shape[0]):
         f, toks = ref.sample_of(built, lambda fi, s: docs_of_file[fi][s], i, seq, layout)
         assert origins[i, 0] == f
@@ -84,7 +87,7 @@ def test_single_file(tmp_path, dump_bin, seed, seq, split, k, n, n_docs):
     sizes, docs = make_corpus(tmp_path / "a", n_docs, seed)
     out = run_dump(dump_bin, tmp_path / "out", ["--data-path", tmp_path / "a", "--split", split, "--split-index", k,
                                                 "--seq-length", seq, "--num-samples", n, "--seed", seed,
-                                                "--samples", min(n, 50)])
+                                                "--samples", "all"])
     want = ref.gpt_dataset(sizes, split, k, n, seq, seed)
     check_file(out, 0, want)
     built = dict(files=[want], size=n, top=None)
@@ -110,7 +113,7 @@ def test_three_file_plain_blend(tmp_path, dump_bin):
     for w, i in zip(weights, range(3)):
         args += [w, tmp_path / f"p{i}"]
     out = run_dump(dump_bin, tmp_path / "out", args + ["--split", "99,1,0", "--seq-length", seq, "--num-samples", n,
-                                                        "--seed", seed, "--samples", 120])
+                                                        "--seed", seed, "--samples", "all"])
     built = ref.build_plain([c[0] for c in corpora], weights, "99,1,0", 0, n, seq, seed)
     for f in range(3):
         check_file(out, f, built["files"][f])
@@ -132,7 +135,7 @@ def test_data_file_list_two_corpora(tmp_path, dump_bin, blend_in, shuffle_in):
     extra = (["--blend-sample-in-corpus"] if blend_in else []) + (["--shuffle-sample-in-corpus"] if shuffle_in else [])
     out = run_dump(dump_bin, tmp_path / "out", ["--data-file-list", tmp_path / "list.txt", "--split", "990,10,0",
                                                 "--seq-length", seq, "--num-samples", n, "--seed", seed,
-                                                "--samples", 150, *extra])
+                                                "--samples", "all", *extra])
     built = ref.build_corpus([f[0] for f in files], [s[0] for s in spec], [s[1] for s in spec], "990,10,0", 0, n,
                              seq, seed, blend_in, shuffle_in)
     for f in range(len(spec)):
@@ -190,3 +193,52 @@ def test_errors_name_the_file(tmp_path, dump_bin):
     p = subprocess.run([dump_bin, str(tmp_path), "--data-path", str(tmp_path / "tiny"), "--seed", str(2**32)],
                        capture_output=True, text=True)
     assert p.returncode != 0 and "--seed" in p.stderr
+
+
+def dump_files(out):
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".npy"}
+
+
+def test_cache_is_reused_and_damage_is_rebuilt(tmp_path, dump_bin):
+    """--data-cache-path: the first build writes the cache, the second maps it
+    and serves identical samples; a damaged or foreign cache file is rebuilt;
+    a changed input gets its own cache file."""
+    seed, seq, n = 21, 6, 400
+    spec = [(1.0, "web", 70), (2.0, "code", 40), (0.5, "web", 30)]
+    files = [make_corpus(tmp_path / f"c{i}", nd, 300 + i) for i, (_, _, nd) in enumerate(spec)]
+    (tmp_path / "list.txt").write_text("".join(f"{w} {tmp_path / f'c{i}'} {c}\n" for i, (w, c, _) in enumerate(spec)))
+    cache = tmp_path / "cache"
+    args = ["--data-file-list", tmp_path / "list.txt", "--seq-length", seq, "--num-samples", n, "--seed", seed,
+            "--samples", "all", "--blend-sample-in-corpus", "--shuffle-sample-in-corpus", "--cache", cache]
+    nocache = run_dump(dump_bin, tmp_path / "mem", args[:-2])
+    first = run_dump(dump_bin, tmp_path / "first", args)
+    second = run_dump(dump_bin, tmp_path / "second", args)
+    info = lambda out: dict(l.split(None, 1) for l in (out / "info.txt").read_text().splitlines() if " " in l)
+    assert info(nocache)["from_cache"] == "0" and info(first)["from_cache"] == "2" and info(second)["from_cache"] == "1"
+    assert dump_files(first) == dump_files(second) == dump_files(nocache)
+    built = ref.build_corpus([f[0] for f in files], [s[0] for s in spec], [s[1] for s in spec], "1", 0, n, seq, seed,
+                             True, True)
+    check_samples(second, built, [f[1] for f in files], seq, "corpus")
+    (cfile,) = list(cache.iterdir())
+    assert cfile.name.endswith(".agix")
+    # A flipped header byte: reported, rebuilt, same samples.
+    data = bytearray(cfile.read_bytes())
+    data[40] ^= 0xFF
+    cfile.write_bytes(bytes(data))
+    (tmp_path / "third").mkdir()
+    p = subprocess.run([dump_bin, str(tmp_path / "third"), *map(str, args)], capture_output=True, text=True)
+    assert p.returncode == 0 and "checksum" in p.stderr and "rebuilding" in p.stderr, p.stderr
+    assert info(tmp_path / "third")["from_cache"] == "2"
+    assert dump_files(tmp_path / "third") == dump_files(nocache)
+    # Another seed: another cache file next to the first.
+    run_dump(dump_bin, tmp_path / "other", [a if a != seed else seed + 1 for a in args])
+    assert len(list(cache.glob("*.agix"))) == 2 and not list(cache.glob("*.tmp.*"))
+
+
+def test_cache_errors_name_the_path(tmp_path, dump_bin):
+    make_corpus(tmp_path / "a", 20, 5)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    p = subprocess.run([dump_bin, str(tmp_path), "--data-path", str(tmp_path / "a"), "--num-samples", "10",
+                        "--cache", str(blocker / "sub")], capture_output=True, text=True)
+    assert p.returncode != 0 and "not_a_dir" in p.stderr, p.stderr

@@ -4,16 +4,18 @@
  *   megatron_dump OUT_DIR [--data-file-list F | --data-path W P [W P ...] | --data-path P]
  *                 [--split S] [--split-index K] [--seq-length L] [--num-samples N] [--seed S]
  *                 [--blend-sample-in-corpus] [--shuffle-sample-in-corpus] [--samples K]
- *                 [--meta-only] [--threads T] [--time]
+ *                 [--meta-only] [--threads T] [--time] [--cache DIR]
  *
- * Writes, per file f: f<f>_doc_idx.npy (int32), f<f>_sample_idx.npy (int64,
- * (n, 2)), f<f>_shuffle_idx.npy (uint32 or int64) and f<f>_meta.txt; the top
+ * Writes, per file f: f<f>_doc_idx.npy (int32), f<f>_sample_idx.npy (uint32,
+ * (n, 2)), f<f>_shuffle_idx.npy (uint32) and f<f>_meta.txt; the top
  * blend as blend_index.npy / blend_sample_index.npy (int64); per corpus c (in
  * sorted-name order) corpus<c>_index.npy / corpus<c>_sample_index.npy (int64,
  * values after the corpus shuffle) and corpus<c>_shuffle.npy when shuffled;
- * the first K samples as samples.npy (int32, (K, L + 1)) and their origins as
+ * the first K samples (--samples all: every one) as samples.npy (int32, (K, L + 1)) and their origins as
  * origins.npy (int64, (K, 4): file, corpus, doc, offset); info.txt with the
- * size, layout and corpus names. With --time, prints the build time. */
+ * size, layout, corpus names and whether the arrays came from the cache
+ * (--cache DIR builds with that cache directory). With --time, prints the
+ * build time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +95,10 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--threads") && more) {
       o.threads = atoi(argv[++i]);
     } else if (!strcmp(a, "--samples") && more) {
-      n_show = strtoull(argv[++i], NULL, 10);
+      i++;
+      n_show = !strcmp(argv[i], "all") ? UINT64_MAX : strtoull(argv[i], NULL, 10);
+    } else if (!strcmp(a, "--cache") && more) {
+      o.cache_dir = argv[++i];
     } else if (!strcmp(a, "--blend-sample-in-corpus")) {
       mo.blend_sample_in_corpus = 1;
     } else if (!strcmp(a, "--shuffle-sample-in-corpus")) {
@@ -130,12 +135,9 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "f%d_doc_idx.npy", f);
     rc |= write_npy(dir, name, "<i4", fa.doc_idx, fa.n_doc_idx, 0, 4);
     snprintf(name, sizeof name, "f%d_sample_idx.npy", f);
-    rc |= write_npy(dir, name, "<i8", fa.sample_idx, fa.n_sample_idx, 2, 8);
+    rc |= write_npy(dir, name, "<u4", fa.sample_idx, fa.n_sample_idx, 2, 4);
     snprintf(name, sizeof name, "f%d_shuffle_idx.npy", f);
-    if (fa.shuffle_idx32)
-      rc |= write_npy(dir, name, "<u4", fa.shuffle_idx32, fa.n_shuffle, 0, 4);
-    else
-      rc |= write_npy(dir, name, "<i8", fa.shuffle_idx64, fa.n_shuffle, 0, 8);
+    rc |= write_npy(dir, name, "<u4", fa.shuffle_idx, fa.n_shuffle, 0, 4);
     char path[4096];
     snprintf(path, sizeof path, "%s/f%d_meta.txt", dir, f);
     FILE *m = fopen(path, "w");
@@ -143,7 +145,10 @@ int main(int argc, char **argv) {
     fprintf(m, "doc_begin %llu\ndoc_end %llu\nnum_samples %llu\ntokens_per_epoch %llu\nnum_epochs %d\nseparate_last_epoch %d\n",
             (unsigned long long)fa.doc_begin, (unsigned long long)fa.doc_end, (unsigned long long)fa.num_samples,
             (unsigned long long)fa.tokens_per_epoch, fa.num_epochs, fa.separate_last_epoch);
+    fprintf(m, "n_serve %llu\nn_served_docs %llu\n", (unsigned long long)fa.n_serve,
+            (unsigned long long)fa.n_served_docs);
     fclose(m);
+    agpt_megatron_file_arrays_free(&fa);
   }
   uint64_t size = agpt_megatron_index_size(ix);
   int d;
@@ -165,8 +170,8 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/info.txt", dir);
   FILE *info = fopen(path, "w");
   if (!info) return 1;
-  fprintf(info, "size %llu\nlayout %d\nn_corpora %d\n", (unsigned long long)size, (int)agpt_megatron_index_layout(ix),
-          agpt_megatron_index_n_corpora(ix));
+  fprintf(info, "size %llu\nlayout %d\nn_corpora %d\nfrom_cache %d\n", (unsigned long long)size,
+          (int)agpt_megatron_index_layout(ix), agpt_megatron_index_n_corpora(ix), agpt_megatron_index_from_cache(ix));
   for (int c = 0; c < agpt_megatron_index_n_corpora(ix) && !rc; c++) {
     const char *cname;
     uint64_t csize;
