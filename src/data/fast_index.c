@@ -1,5 +1,5 @@
 /* The `fast` sample index (see fast_index.h): a sample is found by
- * arithmetic on the .idx pointers, a fixed blend pattern and a keyed
+ * arithmetic on the .idx pointers, an exact blend tree and a keyed
  * permutation, so an index over trillions of tokens builds in O(files) time
  * and memory.
  *
@@ -15,10 +15,8 @@
  * out).
  *
  * Sample i of the split is resolved in four steps:
- *   1. corpus: slot r = i mod P of a blend pattern of P = AGPT_FAST_PERIOD
- *      slots names corpus c and the number of earlier slots of c; with q =
- *      i div P, sample i is draw k = q*K_c + rank of corpus c, where K_c is
- *      c's slot count (its weight, quantized to 1/P).
+ *   1. corpus: the blend tree (blend_tree.c) deals sample i to corpus c
+ *      as c's draw k, k being the number of earlier samples of c.
  *   2. shuffle: p = perm_c(k), a Feistel bijection of [0, S_c) keyed by
  *      (seed, split, corpus), where S_c is the number of draws of c among
  *      the index's num_samples.
@@ -31,16 +29,19 @@
  *      finds the sequence to read from.
  *
  * Invariants.
- *   1. The pattern has exactly K_c slots of corpus c, sum K_c = P, and every
- *      corpus with positive effective weight has K_c >= 1.
- *   2. At every prefix of n pattern slots, |count_c(n) - K_c*n/P| <= 1 -
- *      1/(2D-2) for the D corpora with K_c > 0 (Tijdeman's chairman
- *      assignment: among corpora whose deficit K_c*n/P - count_c is at least
- *      1/(2D-2), take the earliest deadline (count_c + 1 - 1/(2D-2))*P/K_c).
- *      After P slots every count equals K_c exactly, so the pattern repeats
- *      with period P and the bound holds at every prefix of the whole index.
- *      Relative to the requested weights add n*|K_c/P - w_c| < n/P.
- *   3. Draw k of corpus c is < S_c for every sample < num_samples, and
+ *   1. Corpus c's integer weight W_c is the sum over its usable files
+ *      (positive weight, at least one window in the split) of the written
+ *      weight times 2^(61 - e), rounded, where 2^e > the usable files'
+ *      total. This is exact for every weight within a factor 2^8 of the
+ *      total (a written weight is a double); smaller ones are rounded to
+ *      2^-61 of the total (a corpus below that gets W_c = 1). The exact
+ *      blend weight of c is W_c / sum W.
+ *   2. (blend_tree.c, invariant 2) At every prefix of n samples,
+ *      |draws of c - n W_c / sum W| <= beta_c, the bound the tree proves at
+ *      build (agpt_fast_index_corpus_bound). beta_c < 1 is measured, not
+ *      proved, for all weight sets: see blend_tree.c, invariant 3.
+ *   3. Draw k of corpus c is < S_c = count(c, num_samples) for every
+ *      sample < num_samples (the tree's ranks count earlier draws), and
  *      perm_c is a bijection, so each corpus stream position is used exactly
  *      once: file f supplies exactly s_f samples, epoch after epoch.
  *   4. A window never leaves its file's split: w < a_f implies w*seq_len +
@@ -49,37 +50,38 @@
  *      num_samples, the files and weights); nothing is mutated after build,
  *      so lookups are safe from any number of threads.
  *
- * Memory: O(files + corpora) plus 6 bytes per pattern slot (6 MiB). The
+ * Memory: O(files + corpora). The
  * build touches of each .idx only the document index at the split's two
  * boundaries and two pointers; lookups touch O(log sequences) pointers.
  *
  * What differs from Megatron's order, on purpose: documents keep their order
  * inside a window's neighbourhood (Megatron shuffles documents before
  * cutting windows), every epoch of a file uses the same windows, and the
- * blend is exact to within one sample of the quantized weights at every
- * prefix, with no 0.5% over-allocation. */
+ * blend tracks the exact weights within beta_c at every prefix, with no
+ * 0.5% over-allocation. */
 #include "data/fast_index.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/rng.h"
+#include "data/blend_tree.h"
 #include "data/split.h"
 
 struct agpt_fast_index {
   const agpt_blend *b;
   int seq_len, split_index, n_corpora, n_files;
   uint64_t num_samples, seed;
-  uint64_t *slots;            /* (n_corpora) K_c */
+  uint64_t *iweight;          /* (n_corpora) W_c, the blend tree's integer weights */
   uint64_t *csamples;         /* (n_corpora) S_c */
+  agpt_blend_tree *tree;
   agpt_feistel *perm;         /* (n_corpora) */
   int *cbegin;                /* (n_corpora + 1) ranges of order[] per corpus */
   int *order;                 /* (n_files) file numbers grouped by corpus, list order inside */
   uint64_t *fstart;           /* (n_files) stream start of order[pos] within its corpus */
   agpt_fast_file_info *finfo; /* (n_files) by blend file number */
-  uint16_t *pat_corpus;       /* (P) */
-  uint32_t *pat_rank;         /* (P) */
 };
 
 static uint64_t mix64(uint64_t z) {
@@ -165,89 +167,6 @@ static void apportion(uint64_t total, const double *share, int n, uint64_t *out)
   free(items);
 }
 
-/* The ready set of the pattern build: a binary min-heap on the deadline
- * (x + 1 - 1/g) * P / K, compared exactly as ((x+1)g - 1) / K by cross
- * multiplication (both products stay below 2^62 for any P <= 2^22 and g < 2^17),
- * ties to the lower corpus number. */
-typedef struct {
-  uint64_t a, k; /* deadline numerator (x+1)g - 1 and K */
-  int c;
-} ready_item;
-static int ready_less(const ready_item *x, const ready_item *y) {
-  uint64_t l = x->a * y->k, r = y->a * x->k;
-  return l != r ? l < r : x->c < y->c;
-}
-static void ready_push(ready_item *h, int *n, ready_item v) {
-  int i = (*n)++;
-  while (i > 0) {
-    int p = (i - 1) / 2;
-    if (!ready_less(&v, &h[p])) break;
-    h[i] = h[p];
-    i = p;
-  }
-  h[i] = v;
-}
-static ready_item ready_pop(ready_item *h, int *n) {
-  ready_item top = h[0], v = h[--*n];
-  int i = 0;
-  for (;;) {
-    int l = 2 * i + 1, m = l;
-    if (l >= *n) break;
-    if (l + 1 < *n && ready_less(&h[l + 1], &h[l])) m = l + 1;
-    if (!ready_less(&h[m], &v)) break;
-    h[i] = h[m];
-    i = m;
-  }
-  h[i] = v;
-  return top;
-}
-
-/* Invariants 1 and 2: Tijdeman's algorithm in exact integer arithmetic.
- * Corpus c may take slot n (1-based) once g*(K_c*n - x_c*P) >= P, i.e. from
- * its release time ceil(P*(1 + g*x_c) / (g*K_c)); releases wait in a
- * calendar of P + 2 buckets, so each step costs one heap push and pop. */
-static void build_pattern(agpt_fast_index *ix) {
-  const uint64_t P = AGPT_FAST_PERIOD;
-  int C = ix->n_corpora, D = 0;
-  for (int c = 0; c < C; c++) D += ix->slots[c] > 0;
-  AGPT_ASSERT(D >= 1);
-  const uint64_t g = D > 1 ? (uint64_t)(2 * D - 2) : 1;
-  uint64_t *x = agpt_xcalloc((size_t)C, sizeof *x);
-  int32_t *bucket = malloc((P + 2) * sizeof *bucket), *next = agpt_xmalloc((size_t)C * sizeof *next);
-  ready_item *h = agpt_xmalloc((size_t)C * sizeof *h);
-  AGPT_ASSERT(bucket != NULL);
-  memset(bucket, 0xff, (P + 2) * sizeof *bucket); /* -1: empty */
-  int nh = 0;
-  for (int c = C - 1; c >= 0; c--)
-    if (ix->slots[c]) {
-      uint64_t rel = (P + g * ix->slots[c] - 1) / (g * ix->slots[c]);
-      if (rel < 1) rel = 1;
-      next[c] = bucket[rel];
-      bucket[rel] = c;
-    }
-  for (uint64_t n = 1; n <= P; n++) {
-    for (int c = bucket[n]; c >= 0; c = next[c]) ready_push(h, &nh, (ready_item){(x[c] + 1) * g - 1, ix->slots[c], c});
-    AGPT_ASSERT(nh > 0);
-    int c = ready_pop(h, &nh).c;
-    ix->pat_corpus[n - 1] = (uint16_t)c;
-    ix->pat_rank[n - 1] = (uint32_t)x[c];
-    x[c]++;
-    if (x[c] < ix->slots[c]) {
-      uint64_t num = P + g * x[c] * P, den = g * ix->slots[c];
-      uint64_t rel = (num + den - 1) / den;
-      if (rel <= n) rel = n + 1;
-      AGPT_ASSERT(rel <= P + 1);
-      next[c] = bucket[rel];
-      bucket[rel] = c;
-    }
-  }
-  for (int c = 0; c < C; c++) AGPT_ASSERT(x[c] == ix->slots[c]);
-  free(x);
-  free(bucket);
-  free(next);
-  free(h);
-}
-
 static const char *split_name(int s) { return s == 0 ? "train" : s == 1 ? "valid" : "test"; }
 
 agpt_status agpt_fast_index_build(const agpt_blend *b, const agpt_index_opts *o, agpt_fast_index **out) {
@@ -271,7 +190,7 @@ agpt_status agpt_fast_index_build(const agpt_blend *b, const agpt_index_opts *o,
   ix->n_files = b->n_files;
   int C = b->n_corpora, F = b->n_files;
   ix->finfo = agpt_xcalloc((size_t)F, sizeof *ix->finfo);
-  ix->slots = agpt_xcalloc((size_t)C, sizeof *ix->slots);
+  ix->iweight = agpt_xcalloc((size_t)C, sizeof *ix->iweight);
   ix->csamples = agpt_xcalloc((size_t)C, sizeof *ix->csamples);
   ix->perm = agpt_xcalloc((size_t)C, sizeof *ix->perm);
   ix->cbegin = agpt_xcalloc((size_t)C + 1, sizeof *ix->cbegin);
@@ -280,6 +199,7 @@ agpt_status agpt_fast_index_build(const agpt_blend *b, const agpt_index_opts *o,
 
   /* The split's token range of every file: O(1) reads of each .idx. */
   double *cweight = agpt_xcalloc((size_t)C, sizeof *cweight);
+  double wsum = 0;
   int skipped = 0;
   for (int f = 0; f < F; f++) {
     const agpt_indexed *ds = &b->files[f].ds;
@@ -297,54 +217,42 @@ agpt_status agpt_fast_index_build(const agpt_blend *b, const agpt_index_opts *o,
       fi->n_tokens = tok_end - fi->tok_begin;
     }
     fi->per_epoch = fi->n_tokens ? (fi->n_tokens - 1) / (uint64_t)o->seq_len : 0;
-    if (fi->per_epoch > 0)
-      cweight[b->files[f].corpus] += b->files[f].norm_weight;
-    else if (b->files[f].norm_weight > 0)
+    if (fi->per_epoch > 0 && b->files[f].weight > 0) {
+      cweight[b->files[f].corpus] += b->files[f].weight;
+      wsum += b->files[f].weight;
+    } else if (b->files[f].norm_weight > 0) {
       skipped++;
+    }
   }
   if (skipped)
     agpt_log_warn("%s: %d file(s) have fewer than %d tokens in the %s split and supply no samples", b->source,
                   skipped, o->seq_len + 1, split_name(o->split_index));
-  double wsum = 0;
-  for (int c = 0; c < C; c++) {
+  for (int c = 0; c < C; c++)
     if (!(cweight[c] > 0) && b->corpus_weight[c] > 0)
       agpt_log_warn("%s: corpus %s has no file with %d tokens in the %s split; it is left out of the blend",
                     b->source, b->corpora[c], o->seq_len + 1, split_name(o->split_index));
-    wsum += cweight[c];
-  }
+  free(cweight);
   if (!(wsum > 0)) {
-    free(cweight);
     agpt_fast_index_free(ix);
     return agpt_fail("%s: no file has %d tokens in the %s split (lower --seq-length or change --split)", b->source,
                      o->seq_len + 1, split_name(o->split_index));
   }
-  for (int c = 0; c < C; c++) cweight[c] /= wsum;
 
-  /* Invariant 1: quantize to P slots, at least one per corpus in use. */
-  const uint64_t P = AGPT_FAST_PERIOD;
-  apportion(P, cweight, C, ix->slots);
-  for (int c = 0; c < C; c++)
-    if (cweight[c] > 0 && ix->slots[c] == 0) {
-      int big = 0;
-      for (int d = 1; d < C; d++)
-        if (ix->slots[d] > ix->slots[big]) big = d;
-      ix->slots[big]--;
-      ix->slots[c] = 1;
+  /* Invariant 1: integer weights, the written weights of usable files
+   * scaled by one power of two so that their sum is below 2^61. */
+  int e;
+  frexp(wsum, &e); /* wsum < 2^e */
+  for (int f = 0; f < F; f++)
+    if (ix->finfo[f].per_epoch > 0 && b->files[f].weight > 0) {
+      uint64_t wf = (uint64_t)nearbyint(ldexp(b->files[f].weight, 61 - e));
+      ix->iweight[b->files[f].corpus] += wf ? wf : 1;
     }
-  free(cweight);
-  ix->pat_corpus = malloc(P * sizeof *ix->pat_corpus);
-  ix->pat_rank = malloc(P * sizeof *ix->pat_rank);
-  if (!ix->pat_corpus || !ix->pat_rank) {
+  agpt_status st = agpt_blend_tree_build(ix->iweight, C, &ix->tree);
+  if (st != AGPT_OK) {
     agpt_fast_index_free(ix);
-    return agpt_fail("fast index: cannot allocate the %llu-slot blend pattern (%llu MiB)", (unsigned long long)P,
-                     (unsigned long long)(P * 6 >> 20));
+    return st;
   }
-  build_pattern(ix);
-
-  /* S_c: whole periods, then the partial one. */
-  uint64_t q = o->num_samples / P, rem = o->num_samples % P;
-  for (int c = 0; c < C; c++) ix->csamples[c] = q * ix->slots[c];
-  for (uint64_t r = 0; r < rem; r++) ix->csamples[ix->pat_corpus[r]]++;
+  for (int c = 0; c < C; c++) ix->csamples[c] = agpt_blend_tree_count(ix->tree, c, o->num_samples);
 
   /* Files grouped by corpus; S_c apportioned by weight among usable files. */
   int pos = 0;
@@ -383,15 +291,14 @@ agpt_status agpt_fast_index_build(const agpt_blend *b, const agpt_index_opts *o,
 
 void agpt_fast_index_free(agpt_fast_index *ix) {
   if (!ix) return;
-  free(ix->slots);
+  free(ix->iweight);
+  agpt_blend_tree_free(ix->tree);
   free(ix->csamples);
   free(ix->perm);
   free(ix->cbegin);
   free(ix->order);
   free(ix->fstart);
   free(ix->finfo);
-  free(ix->pat_corpus);
-  free(ix->pat_rank);
   free(ix);
 }
 
@@ -399,10 +306,8 @@ agpt_status agpt_fast_index_locate(const agpt_fast_index *ix, uint64_t i, agpt_f
   if (i >= ix->num_samples)
     return agpt_fail("sample %llu: out of range (the index holds %llu samples; raise --num-samples)",
                      (unsigned long long)i, (unsigned long long)ix->num_samples);
-  const uint64_t P = AGPT_FAST_PERIOD;
-  uint64_t r = i % P;
-  int c = ix->pat_corpus[r];
-  uint64_t k = (i / P) * ix->slots[c] + ix->pat_rank[r];
+  uint64_t k;
+  int c = agpt_blend_tree_draw(ix->tree, i, &k);
   AGPT_ASSERT(k < ix->csamples[c]); /* invariant 3 */
   uint64_t p = agpt_feistel_apply(&ix->perm[c], k);
   int lo = ix->cbegin[c], hi = ix->cbegin[c + 1] - 1;
@@ -495,6 +400,8 @@ agpt_status agpt_fast_index_get(const agpt_fast_index *ix, uint64_t i, int32_t *
 }
 
 uint64_t agpt_fast_index_num_samples(const agpt_fast_index *ix) { return ix->num_samples; }
-uint64_t agpt_fast_index_corpus_slots(const agpt_fast_index *ix, int c) { return ix->slots[c]; }
+uint64_t agpt_fast_index_corpus_weight(const agpt_fast_index *ix, int c) { return ix->iweight[c]; }
+double agpt_fast_index_corpus_bound(const agpt_fast_index *ix, int c) { return agpt_blend_tree_bound(ix->tree, c); }
+double agpt_fast_index_blend_bound(const agpt_fast_index *ix) { return agpt_blend_tree_max_bound(ix->tree); }
 uint64_t agpt_fast_index_corpus_samples(const agpt_fast_index *ix, int c) { return ix->csamples[c]; }
 void agpt_fast_index_file_info(const agpt_fast_index *ix, int f, agpt_fast_file_info *out) { *out = ix->finfo[f]; }

@@ -1,7 +1,7 @@
 /* The `fast` sample-index mode: sample number -> (corpus, file, token
  * position) by arithmetic, with nothing built in proportion to tokens,
- * documents or samples. Build time and memory are O(files + corpora) plus one
- * fixed blend pattern of AGPT_FAST_PERIOD slots (6 bytes each).
+ * documents or samples. Build time and memory are O(files + corpora); the
+ * corpus blend is an exact tree of integer splits (blend_tree.h).
  *
  * The design note with its invariants is at the top of fast_index.c. The
  * sample_index.h dispatcher is the public entry; the functions below also
@@ -14,12 +14,6 @@
 #include "core/status.h"
 #include "data/blend.h"
 #include "data/sample_index.h"
-
-/* Slots of the corpus blend pattern; effective corpus weights are multiples
- * of 1 / AGPT_FAST_PERIOD (about 1e-6). The pattern build costs O(P log
- * corpora), 0.1 s for 100 corpora; the integer bounds in fast_index.c hold
- * for P up to 2^22. */
-#define AGPT_FAST_PERIOD ((uint64_t)1 << 20)
 
 typedef struct agpt_fast_index agpt_fast_index;
 
@@ -43,10 +37,14 @@ typedef struct {
 agpt_status agpt_fast_index_locate(const agpt_fast_index *ix, uint64_t i, agpt_fast_loc *out);
 
 uint64_t agpt_fast_index_num_samples(const agpt_fast_index *ix);
-/* Per corpus: pattern slots (effective weight = slots / AGPT_FAST_PERIOD)
- * and samples drawn among the index's num_samples. */
-uint64_t agpt_fast_index_corpus_slots(const agpt_fast_index *ix, int corpus);
+/* Per corpus: the integer weight W_c of the blend (the exact weight is W_c /
+ * sum W; 0 for a corpus left out), samples drawn among the index's
+ * num_samples, and the proved bound on |draws among the first n - n W_c /
+ * sum W| at every n. blend_bound is the largest corpus bound. */
+uint64_t agpt_fast_index_corpus_weight(const agpt_fast_index *ix, int corpus);
 uint64_t agpt_fast_index_corpus_samples(const agpt_fast_index *ix, int corpus);
+double agpt_fast_index_corpus_bound(const agpt_fast_index *ix, int corpus);
+double agpt_fast_index_blend_bound(const agpt_fast_index *ix);
 /* Per file (blend order): the split's token range in .bin (token positions),
  * windows per epoch, and samples drawn. A file whose split is shorter than
  * seq_len + 1 tokens, or whose weight is 0, has 0 samples. */

@@ -2,8 +2,8 @@
  * tokens are the split's token stream at the computed window (checked
  * against token values that encode their own file and position, so the
  * check does not trust the index's arithmetic); each file supplies its
- * samples epoch by epoch; the blend stays within one sample of the weights
- * at every prefix for many weight sets; the order is deterministic. */
+ * samples epoch by epoch; the blend stays within its proved bound of the
+ * requested weights at every prefix for many weight sets; the order is deterministic. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,9 +156,10 @@ static void test_tokens(void) {
   agpt_blend_free(&b);
 }
 
-/* Invariant 2 over many weight sets, measured from the samples' corpora. */
+/* Invariant 2 over many weight sets, measured from the samples' corpora at
+ * every prefix: between two draws of a corpus its error only falls, so the
+ * extremes are just before and just after each draw, and at the end. */
 static void test_blend_prefix(void) {
-  const uint64_t P = AGPT_FAST_PERIOD;
   for (int set = 0; set < 7; set++) {
     int C = set == 0 ? 2 : set == 1 ? 3 : set == 2 ? 5 : set == 3 ? 10 : set == 4 ? 37 : set == 5 ? 100 : 4;
     double w[100], sum = 0;
@@ -173,49 +174,49 @@ static void test_blend_prefix(void) {
     agpt_blend b;
     CHECK(open_list(text, &b, 1) == AGPT_OK);
     free(text);
-    /* One full period and some for small sets; a shorter prefix for large ones. */
-    uint64_t N = C <= 10 ? P + 100003 : 400000;
+    uint64_t N = C <= 10 ? 1500000 : 400000;
     agpt_index_opts o = {.mode = AGPT_INDEX_FAST, .split = "1", .seq_len = 4, .num_samples = N, .seed = 3};
     agpt_fast_index *ix;
     CHECK(agpt_fast_index_build(&b, &o, &ix) == AGPT_OK);
     if (!ix) return;
-    int D = 0;
-    double eff[100];
+    double eff[100], wsum = 0;
+    for (int c = 0; c < C; c++) wsum += (double)agpt_fast_index_corpus_weight(ix, c);
     for (int c = 0; c < C; c++) {
-      eff[c] = (double)agpt_fast_index_corpus_slots(ix, c) / (double)P;
-      D += eff[c] > 0;
-      /* Quantization: within 1/P of the request, except the one-slot floor. */
-      CHECK_MSG(fabs(eff[c] - w[c] / sum) <= 1.0 / (double)P || eff[c] == 1.0 / (double)P,
-                "set %d corpus %d: effective weight %.9g, requested %.9g", set, c, eff[c], w[c] / sum);
+      eff[c] = (double)agpt_fast_index_corpus_weight(ix, c) / wsum;
+      /* The integer weights are the written ones, to double precision. */
+      CHECK_MSG(fabs(eff[c] - w[c] / sum) <= 1e-15, "set %d corpus %d: blend weight %.17g, requested %.17g", set, c,
+                eff[c], w[c] / sum);
     }
-    double bound = 1.0 - 1.0 / (2.0 * D - 2.0) + 1e-9;
     uint64_t cnt[100] = {0};
-    double worst = 0, worst_req = 0;
-    for (uint64_t n = 1; n <= N; n++) {
+    double dev[100] = {0}, worst = 0;
+    for (uint64_t i = 0; i < N; i++) {
       agpt_fast_loc loc;
-      if (agpt_fast_index_locate(ix, n - 1, &loc) != AGPT_OK) {
+      if (agpt_fast_index_locate(ix, i, &loc) != AGPT_OK) {
         CHECK(0);
         break;
       }
-      cnt[loc.corpus]++;
-      /* All corpora at n, cheaply: only the drawn one moved up, others'
-       * errors moved by their weight; check every corpus every 97 samples
-       * and the drawn one always. */
-      double e = fabs((double)cnt[loc.corpus] - eff[loc.corpus] * (double)n);
-      if (e > worst) worst = e;
-      if (n % 97 == 0 || n == N || n == P)
-        for (int c = 0; c < C; c++) {
-          double ec = fabs((double)cnt[c] - eff[c] * (double)n);
-          if (ec > worst) worst = ec;
-          double er = fabs((double)cnt[c] - w[c] / sum * (double)n);
-          if (er > worst_req) worst_req = er;
-          if (n == P) CHECK_MSG(cnt[c] == agpt_fast_index_corpus_slots(ix, c), "period end: corpus %d", c);
-        }
+      int c = loc.corpus;
+      CHECK(loc.corpus_rank == cnt[c]);
+      double before = fabs((double)cnt[c] - w[c] / sum * (double)i);
+      cnt[c]++;
+      double after = fabs((double)cnt[c] - w[c] / sum * (double)(i + 1));
+      if (before > dev[c]) dev[c] = before;
+      if (after > dev[c]) dev[c] = after;
     }
-    CHECK_MSG(worst <= bound, "set %d (%d corpora): prefix error %.6f > %.6f", set, C, worst, bound);
-    CHECK_MSG(worst_req <= bound + (double)N / (double)P + 1e-9 || set == 6, "set %d: error vs requested %.6f", set,
-              worst_req);
-    for (int c = 0; c < C; c++) CHECK(cnt[c] == agpt_fast_index_corpus_samples(ix, c));
+    for (int c = 0; c < C; c++) {
+      double e = fabs((double)cnt[c] - w[c] / sum * (double)N);
+      if (e > dev[c]) dev[c] = e;
+      /* Against the requested weights; 1e-6 covers the doubles' rounding at N < 2^21. */
+      CHECK_MSG(dev[c] <= agpt_fast_index_corpus_bound(ix, c) + 1e-6, "set %d corpus %d: prefix error %.6f > %.6f",
+                set, c, dev[c], agpt_fast_index_corpus_bound(ix, c));
+      CHECK(cnt[c] == agpt_fast_index_corpus_samples(ix, c));
+      if (dev[c] > worst) worst = dev[c];
+    }
+    /* Not guaranteed below 1 (blend_tree.c, invariant 3); far below the old
+     * quantized pattern's n / 2^20 drift either way. */
+    CHECK_MSG(worst < 1.25, "set %d (%d corpora): prefix error %.6f", set, C, worst);
+    printf("fast index blend, %d corpora: worst prefix error %.6f, proved bound %.6f\n", C, worst,
+           agpt_fast_index_blend_bound(ix));
     agpt_fast_index_free(ix);
     agpt_blend_free(&b);
   }
