@@ -79,6 +79,20 @@ static agpt_status generate(const gen_args *g) {
   }
   size_t n = 0, cap = 0;
   int32_t bos = agpt_tok_bos(tok), eos = agpt_tok_eos(tok);
+  /* The template's tokens before the text (BOS for Llama-3 files) start the
+   * prompt as they started each training document preprocessed with
+   * --add-special-tokens; tokens after the text (an EOS) would end it, so
+   * they are left out. */
+  size_t n_tmpl = 0, n_pre = 0;
+  const int32_t *tmpl = agpt_tok_template(tok, &n_tmpl);
+  while (tmpl && n_pre < n_tmpl && tmpl[n_pre] != AGPT_TOK_TEXT) n_pre++;
+  if (n_pre == n_tmpl) n_pre = 0;
+  if (n_pre) {
+    cap = n_pre;
+    ids = agpt_xcalloc(cap, sizeof *ids);
+    memcpy(ids, tmpl, n_pre * sizeof *ids);
+    n = n_pre;
+  }
   st = agpt_tok_encode(tok, g->prompt, strlen(g->prompt), &ids, &n, &cap);
   if (st != AGPT_OK) goto done;
   if (n == 0) {

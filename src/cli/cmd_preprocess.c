@@ -18,15 +18,17 @@ static const char summary[] =
     "Inputs ending in .txt are plain text (see --txt-split); all others are JSONL, one JSON object per\n"
     "line with the text in the --json-keys fields. Tokens are uint16 when the vocabulary has fewer than\n"
     "65,500 ids, int32 otherwise. The tokenizer's end-of-sequence id is appended to every document\n"
-    "(--append-eod, on by default; --append-eod=false turns it off). A document that encodes to no tokens\n"
-    "is skipped. A malformed JSONL line (broken or truncated JSON, not an object, missing field) is\n"
+    "(--append-eod, on by default; --append-eod=false turns it off). --add-special-tokens first applies the\n"
+    "tokenizer.json's post_processor to each document as `tokenizers` does with add_special_tokens=True\n"
+    "(for Llama-3 files: BOS before the text), giving BOS + ids + EOD. A document whose text encodes to no\n"
+    "tokens is skipped. A malformed JSONL line (broken or truncated JSON, not an object, missing field) is\n"
     "reported with file and line number and skipped; --strict makes it an error. On any error nothing is\n"
     "written under the output names. Progress (documents, MB/s, ETA) goes to stderr.";
 
 int agpt_cmd_preprocess(int argc, char **argv) {
   agpt_strlist inputs, keys;
   const char *prefix, *tokenizer, *txt_split, *dtype_name;
-  int append_eod, workers, strict, max_warnings, help;
+  int append_eod, add_special, workers, strict, max_warnings, help;
   int64_t log_interval;
   agpt_flag flags[] = {
       {"input", AGPT_FLAG_STRLIST, &inputs, NULL, "input files: JSONL (any name) or plain text (*.txt)", NULL},
@@ -37,6 +39,8 @@ int agpt_cmd_preprocess(int argc, char **argv) {
        NULL},
       {"append-eod", AGPT_FLAG_BOOL, &append_eod, "1",
        "append the tokenizer's end-of-sequence id to each document (on by default; --append-eod=false)", NULL},
+      {"add-special-tokens", AGPT_FLAG_BOOL, &add_special, "0",
+       "wrap each document in the tokenizer's post_processor template (BOS for Llama-3), before the EOD", NULL},
       {"workers", AGPT_FLAG_INT, &workers, "0", "encoding threads (0: all cores, or OMP_NUM_THREADS)", NULL},
       {"strict", AGPT_FLAG_BOOL, &strict, "0", "fail on the first malformed line instead of skipping it", NULL},
       {"log-interval", AGPT_FLAG_I64, &log_interval, "100000",
@@ -102,6 +106,18 @@ int agpt_cmd_preprocess(int argc, char **argv) {
   o.json_keys = keys.items;
   o.n_keys = keys.n;
   o.append_eod = append_eod;
+  o.add_special_tokens = add_special;
+  if (add_special) {
+    size_t ntpl, nspecial = 0;
+    const int32_t *tpl = agpt_tok_template(tok, &ntpl);
+    for (size_t i = 0; i < ntpl; i++) nspecial += tpl[i] != AGPT_TOK_TEXT;
+    if (nspecial == 0)
+      agpt_log_warn("--add-special-tokens: the post_processor of %s adds no tokens; documents are unchanged",
+                    tokenizer);
+    else if (append_eod && agpt_tok_eos(tok) >= 0 && tpl[ntpl - 1] == agpt_tok_eos(tok))
+      agpt_log_warn("--add-special-tokens: the post_processor of %s already ends each document with the EOS id; "
+                    "--append-eod adds a second one (pass --append-eod=false to have one)", tokenizer);
+  }
   o.workers = workers;
   o.strict = strict;
   o.log_interval = (uint64_t)log_interval;

@@ -1,8 +1,11 @@
 /* `agpt tokenizer train|encode|decode|info`: byte-level BPE from the command line.
  *
  * train reads plain text files whole, and JSONL files (.jsonl or .json) one
- * document per line from the --json-key field; encode prints ids separated
- * by spaces, one line per input (one per document for JSONL); decode writes
+ * document per line from the --json-key field, and writes a post_processor
+ * that puts BOS before each sequence when a BOS token is configured (see
+ * --bos-template); encode prints ids separated by spaces, one line per input
+ * (one per document for JSONL), with the file's template around each under
+ * --add-special-tokens; decode writes
  * the raw bytes of the ids to stdout; --benchmark measures encode
  * throughput and prints MB/s. */
 #include <omp.h>
@@ -111,7 +114,7 @@ static int cmd_train(int argc, char **argv) {
   agpt_strlist input, special;
   const char *output, *pattern, *json_key, *bos, *eos, *pad;
   int64_t vocab_size, min_freq;
-  int threads, quiet;
+  int threads, quiet, bos_template;
   const agpt_flag flags[] = {
       {"input", AGPT_FLAG_STRLIST, &input, NULL, "text files, or JSONL files (.jsonl/.json) with a text field", NULL},
       {"vocab-size", AGPT_FLAG_I64, &vocab_size, "32000", "vocabulary size including bytes and special tokens", NULL},
@@ -122,6 +125,9 @@ static int cmd_train(int argc, char **argv) {
       {"bos", AGPT_FLAG_STR, &bos, NULL, "which special token is BOS (default: recognised by name)", NULL},
       {"eos", AGPT_FLAG_STR, &eos, NULL, "which special token is EOS (default: recognised by name)", NULL},
       {"pad", AGPT_FLAG_STR, &pad, NULL, "which special token is PAD (default: recognised by name)", NULL},
+      {"bos-template", AGPT_FLAG_BOOL, &bos_template, "1",
+       "with a BOS token, write Llama-3's post_processor (BOS before each sequence under add_special_tokens); "
+       "--bos-template=false writes one that adds nothing", NULL},
       {"min-frequency", AGPT_FLAG_I64, &min_freq, "0", "stop when the best pair is rarer than this", NULL},
       {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL},
       {"threads", AGPT_FLAG_INT, &threads, "0", "counting threads (0: OMP_NUM_THREADS or all cores)", NULL},
@@ -130,7 +136,11 @@ static int cmd_train(int argc, char **argv) {
   int help;
   const int nf = AGPT_NFLAGS(flags);
   const char *usage = "agpt tokenizer train --input FILE... --vocab-size N --output tokenizer.json [flags]";
-  const char *summary = "Trains a byte-level BPE tokenizer and writes it as a Hugging Face tokenizer.json.";
+  const char *summary =
+      "Trains a byte-level BPE tokenizer and writes it as a Hugging Face tokenizer.json. When a BOS token is\n"
+      "configured (--bos, or a special token named like <|begin_of_text|> or <s>), the file's post_processor is\n"
+      "Llama-3's: `tokenizers` (add_special_tokens=True, its default) and agpt's --add-special-tokens put BOS\n"
+      "before each sequence. EOS is not in the template: agpt preprocess appends it as EOD.";
   if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {
     fprintf(stderr, "agpt tokenizer train: %s\n", agpt_errmsg());
     return 2;
@@ -205,6 +215,10 @@ static int cmd_train(int argc, char **argv) {
   agpt_tok *t;
   agpt_status st = agpt_tok_train(counter, &o, &t);
   agpt_tok_counter_free(counter);
+  if (st == AGPT_OK && agpt_tok_set_bos_template(t, bos_template ? agpt_tok_bos(t) : -1) != AGPT_OK) {
+    agpt_tok_free(t);
+    st = AGPT_ERR;
+  }
   if (st != AGPT_OK) {
     rc = fail_exit("train");
     goto out;
@@ -237,7 +251,7 @@ static void print_ids(const int32_t *ids, size_t n) {
 
 /* Encodes d `repeat` times with `threads` threads (the documents, or for one
  * document its line-aligned chunks, shared out) and prints MB/s. */
-static int benchmark(const agpt_tok *t, const docs *d, int threads, int repeat) {
+static int benchmark(const agpt_tok *t, const docs *d, int threads, int repeat, int add_special) {
   const char **ptr;
   size_t *len, n;
   if (d->ndocs == 1 && threads > 1) {
@@ -277,7 +291,7 @@ static int benchmark(const agpt_tok *t, const docs *d, int threads, int repeat) 
 #pragma omp for schedule(dynamic, 1)
       for (size_t k = 0; k < n; k++) {
         cnt = 0;
-        if (agpt_tok_encode(t, ptr[k], len[k], &ids, &cnt, &cap) != AGPT_OK) {
+        if (agpt_tok_encode_ex(t, ptr[k], len[k], add_special, &ids, &cnt, &cap, NULL) != AGPT_OK) {
 #pragma omp atomic write
           failed = 1;
         }
@@ -300,10 +314,12 @@ static int benchmark(const agpt_tok *t, const docs *d, int threads, int repeat) 
 
 static int cmd_encode(int argc, char **argv) {
   const char *tok_path, *text, *input, *json_key;
-  int threads, bench, repeat;
+  int threads, bench, repeat, add_special;
   const agpt_flag flags[] = {
       {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model"},
       {"text", AGPT_FLAG_STR, &text, NULL, "text to encode", NULL},
+      {"add-special-tokens", AGPT_FLAG_BOOL, &add_special, "0",
+       "apply the file's post_processor (BOS for Llama-3), as `tokenizers` does with add_special_tokens=True", NULL},
       {"input", AGPT_FLAG_STR, &input, NULL, "file to encode (JSONL: one line of ids per document)", NULL},
       {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL},
       {"benchmark", AGPT_FLAG_BOOL, &bench, NULL, "measure encode throughput instead of printing ids", NULL},
@@ -317,7 +333,7 @@ static int cmd_encode(int argc, char **argv) {
     return 2;
   }
   if (help) {
-    agpt_flags_usage(stdout, "agpt tokenizer encode --tokenizer T (--text S | --input FILE) [--benchmark]",
+    agpt_flags_usage(stdout, "agpt tokenizer encode --tokenizer T (--text S | --input FILE) [--add-special-tokens] [--benchmark]",
                      "Prints the token ids of a text, space-separated (or measures encode speed).", flags, nf);
     return 0;
   }
@@ -344,13 +360,14 @@ static int cmd_encode(int argc, char **argv) {
   }
   int rc = 0;
   if (bench) {
-    rc = benchmark(t, &d, threads, repeat);
+    rc = benchmark(t, &d, threads, repeat, add_special);
   } else {
     int32_t *ids = NULL;
     size_t cap = 0;
     for (size_t k = 0; k < d.ndocs && !rc; k++) {
       size_t n = 0;
-      if (agpt_tok_encode(t, d.text + d.off[k], d.dlen[k], &ids, &n, &cap) != AGPT_OK) rc = fail_exit("encode");
+      if (agpt_tok_encode_ex(t, d.text + d.off[k], d.dlen[k], add_special, &ids, &n, &cap, NULL) != AGPT_OK)
+        rc = fail_exit("encode");
       else print_ids(ids, n);
     }
     free(ids);
@@ -444,7 +461,7 @@ static int cmd_info(int argc, char **argv) {
     return 2;
   }
   if (help) {
-    agpt_flags_usage(stdout, "agpt tokenizer info --tokenizer T", "Prints the vocabulary size and special tokens.",
+    agpt_flags_usage(stdout, "agpt tokenizer info --tokenizer T", "Prints the vocabulary size, the special tokens and the template --add-special-tokens applies.",
                      flags, nf);
     return 0;
   }
@@ -458,6 +475,17 @@ static int cmd_info(int argc, char **argv) {
   print_special("bos", t, agpt_tok_bos(t));
   print_special("eos", t, agpt_tok_eos(t));
   print_special("pad", t, agpt_tok_pad(t));
+  /* what --add-special-tokens puts around a text */
+  size_t ntpl;
+  const int32_t *tpl = agpt_tok_template(t, &ntpl);
+  printf("%-12s", "template");
+  for (size_t i = 0; i < ntpl; i++) {
+    size_t len;
+    const char *s = agpt_tok_token_str(t, tpl[i], &len);
+    if (tpl[i] == AGPT_TOK_TEXT) printf(" $A");
+    else printf(" %.*s(%d)", (int)len, s, tpl[i]);
+  }
+  printf("\n");
   agpt_tok_free(t);
   return 0;
 }

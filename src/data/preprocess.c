@@ -129,10 +129,14 @@ static void slot_fail(slot *s, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* Encodes text into key k of the slot, with EOD when asked and non-empty. */
+/* Encodes text into key k of the slot, in the template when asked, with EOD
+ * when asked; nothing at all when the text itself gives no ids. */
 static agpt_status encode_into(const run *r, slot *s, int k, const char *text, size_t len) {
+  size_t ntext;
   s->n[k] = 0;
-  AGPT_TRY(agpt_tok_encode(r->o->tok, text, len, &s->ids[k], &s->n[k], &s->cap[k]));
+  AGPT_TRY(agpt_tok_encode_ex(r->o->tok, text, len, r->o->add_special_tokens, &s->ids[k], &s->n[k], &s->cap[k],
+                              &ntext));
+  if (ntext == 0) s->n[k] = 0;
   if (r->o->append_eod && s->n[k] > 0) {
     if (s->n[k] == s->cap[k]) {
       s->cap[k] = s->cap[k] ? 2 * s->cap[k] : 16;

@@ -11,8 +11,10 @@
  * the string field(s) named by json_keys. A line that does not parse, is not
  * an object, or lacks a key's string field is malformed: reported with file
  * and line, skipped and counted, or fatal when strict. Blank lines are
- * skipped silently. A document whose text encodes to no tokens is skipped (no
- * EOD-only documents), as Megatron does.
+ * skipped silently. With add_special_tokens each document is wrapped in the
+ * tokenizer's post-processor template (BOS first for Llama-3 files), then
+ * gets its EOD: BOS + ids + EOD. A document whose text encodes to no tokens
+ * is skipped (no EOD-only or BOS-only documents), as Megatron does.
  *
  * Promise: on any error nothing is written under the output names (the
  * writers are aborted; see indexed.h for the atomic commit). */
@@ -38,6 +40,7 @@ typedef struct {
   char *const *json_keys; /* (n_keys); NULL or 0: {"text"} */
   int n_keys;
   int append_eod;        /* append the tokenizer's EOS id to every document */
+  int add_special_tokens; /* apply the post-processor's single template to every document, before the EOD */
   int workers;           /* encoding threads; <= 0: the OpenMP default */
   int strict;            /* a malformed line is an error instead of a warning */
   uint64_t log_interval; /* documents between progress lines on stderr; 0: none */
@@ -48,7 +51,7 @@ typedef struct {
 
 typedef struct {
   uint64_t docs;      /* documents written (per key; the same for every key unless a key's text was empty) */
-  uint64_t tokens;    /* tokens written over all keys, EODs included */
+  uint64_t tokens;    /* tokens written over all keys, EODs and template tokens included */
   uint64_t bytes;     /* input bytes read */
   uint64_t malformed; /* malformed lines skipped */
   uint64_t empty;     /* documents (per key) skipped because they encode to no tokens */

@@ -1,8 +1,10 @@
 /* Internals of the byte-level BPE tokenizer, shared by tokenizer.c (tables,
  * encode, decode), tok_pretok.c (regex pre-tokenizer), tok_json.c
- * (tokenizer.json load/save) and tok_train.c (training). Not a public API.
+ * (tokenizer.json load/save, post-processor included) and tok_train.c
+ * (training). Not a public API.
  *
- * Design note: an agpt_tok is built once (load or train) and never changes.
+ * Design note: an agpt_tok is built once (load, or train followed by
+ * agpt_tok_set_bos_template) and never changes after it is shared.
  * Invariants:
  *  1. tokens[id] holds the vocabulary text of every used id (the byte-level
  *     alphabet for model tokens, plain text for added tokens); bytes[id]
@@ -15,7 +17,10 @@
  *  4. Added tokens are sorted by content, longest first among those sharing a
  *     first byte, so the first hit at a position is the longest.
  *  5. serial is unique per agpt_tok for the life of the process; the
- *     per-thread encode caches are keyed by it, never by the pointer. */
+ *     per-thread encode caches are keyed by it, never by the pointer.
+ *  6. post.single and post.plain are the composition of post.stages
+ *     (tok_post_compile runs after every change of the stages) and hold
+ *     only ids below nvocab, besides AGPT_TOK_TEXT. */
 #ifndef AGPT_DATA_TOK_INTERNAL_H
 #define AGPT_DATA_TOK_INTERNAL_H
 
@@ -78,6 +83,66 @@ agpt_status tok_pretok_run(const tok_pretok *pt, tok_scratch *s, const char *tex
  * checks: no overlongs, no surrogates, nothing above U+10FFFF). */
 size_t tok_utf8_valid_prefix(const unsigned char *p, size_t n);
 
+/* ---- post-processor (read and written by tok_json.c) ------------------ */
+/* The stage kinds `tokenizers` knows; ByteLevel adds no ids (it only trims
+ * offsets), the others put special ids around the sequence. */
+typedef enum {
+  TOK_POST_BYTELEVEL = 1,
+  TOK_POST_TEMPLATE = 2,
+  TOK_POST_ROBERTA = 3, /* cls $A sep */
+  TOK_POST_BERT = 4,    /* cls $A sep */
+} tok_post_kind;
+
+typedef struct {
+  char *id;         /* owned: a special_tokens key, or "A"/"B" for a sequence */
+  int is_seq;
+  int64_t type_id;  /* kept for saving only */
+} tok_tpl_piece;
+
+typedef struct {
+  char *key;        /* owned: the name the template pieces use */
+  int32_t *ids;     /* (nids) owned */
+  size_t nids;
+  char **tokens;    /* (ntokens) owned; kept for saving only */
+  size_t ntokens;
+} tok_tpl_special;
+
+typedef struct {
+  tok_post_kind kind;
+  unsigned char add_prefix_space, trim_offsets, use_regex; /* ByteLevel; Roberta has the first two */
+  tok_tpl_piece *single, *pair; /* (nsingle), (npair) owned; Template */
+  size_t nsingle, npair;
+  int has_pair;
+  tok_tpl_special *specials;    /* (nspecials) owned; Template */
+  size_t nspecials;
+  char *sep, *cls;              /* owned; Bert, Roberta */
+  int32_t sep_id, cls_id;
+} tok_post_stage;
+
+typedef struct {
+  /* How the file spelled it: 0 nothing known (a trained tokenizer; saved
+   * as a plain ByteLevel post-processor), 1 null, 2 one stage, 3 a
+   * Sequence of stages (nested Sequences are flattened). */
+  int form;
+  tok_post_stage *stages; /* (nstages) owned, in application order */
+  size_t nstages;
+  /* The single-sequence template with every stage applied: ids, and
+   * AGPT_TOK_TEXT where the text goes. {AGPT_TOK_TEXT} when nothing is added. */
+  int32_t *single; /* (nsingle) owned */
+  size_t nsingle;
+  /* The same without special tokens: {AGPT_TOK_TEXT} unless a template
+   * repeats $A, which repeats the text in `tokenizers` too. */
+  int32_t *plain; /* (nplain) owned */
+  size_t nplain;
+} tok_post;
+
+/* Frees what p owns and zeroes it. */
+void tok_post_free(tok_post *p);
+/* Composes the stages into post.single and post.plain as `tokenizers` runs
+ * them; fails (naming `where`) on what `tokenizers` would panic on while
+ * encoding and on ids outside the vocabulary of t. */
+agpt_status tok_post_compile(agpt_tok *t, const char *where);
+
 /* ---- the tokenizer ---------------------------------------------------- */
 typedef struct {
   char *content; /* owned, NUL-terminated */
@@ -125,6 +190,7 @@ struct agpt_tok {
   int32_t bos, eos, pad, unk;
   int ignore_merges;
   tok_pretok pre;
+  tok_post post;
 };
 
 /* Builds the lookup tables once tokens/merges/added are set. Fails on a

@@ -7,11 +7,24 @@
  * or null. Anything that would change ids and that we do not implement
  * (a normalizer, byte_fallback, dropout, word prefixes/suffixes, other
  * pre-tokenizers or split behaviours) is refused with a message rather than
- * silently tokenized differently. The post_processor is ignored: encode
- * never adds BOS/EOS by itself.
+ * silently tokenized differently.
+ *
+ * post_processor: ByteLevel (adds nothing; its flags are kept for saving),
+ * TemplateProcessing (special_tokens and the single and pair templates; the
+ * pair form only matters where an earlier stage of a Sequence hands on two
+ * pieces, since agpt never encodes pairs of texts), RobertaProcessing and
+ * BertProcessing (cls $A sep), a Sequence of these (flattened: the same
+ * stages in the same order), or null. They are all the types `tokenizers`
+ * knows; any other type is refused with the file and field named, because
+ * what it would add cannot be known and a guess would silently give other
+ * ids under add_special_tokens. Template errors `tokenizers` only meets while
+ * encoding (a special token missing from special_tokens, $B in the single
+ * template) and ids outside the vocabulary are refused at load. The file's
+ * post_processor is written back on save.
  *
  * Save writes what `tokenizers` 0.13 and later reads, merges as "a b"
  * strings (byte-level tokens never contain a space). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +35,10 @@ static int is_null(const agpt_json *j) { return !j || agpt_json_type(j) == AGPT_
 
 static const char *get_str(const agpt_json *obj, const char *key, size_t *len) {
   return agpt_json_str(agpt_json_get(obj, key), len);
+}
+
+static const char *get_str_at(const agpt_json *arr, size_t i, size_t *len) {
+  return agpt_json_str(agpt_json_at(arr, i), len);
 }
 
 static int get_bool(const agpt_json *obj, const char *key, int def) {
@@ -208,6 +225,198 @@ static agpt_status load_added(agpt_tok *t, const agpt_json *arr, const agpt_json
   return AGPT_OK;
 }
 
+/* ---- post_processor ----------------------------------------------------- */
+
+static char *dup_n(const char *s, size_t n) {
+  char *d = agpt_xmalloc(n + 1);
+  memcpy(d, s, n);
+  d[n] = 0;
+  return d;
+}
+
+/* An id the post-processor adds must name a token of this vocabulary: ids
+ * past it would index beyond the model's embedding. */
+static agpt_status check_post_id(const agpt_tok *t, int64_t id, const char *path, const char *field) {
+  if (id < 0 || (uint64_t)id >= t->nvocab || !t->tokens[id])
+    return agpt_fail("%s: %s: id %lld is not in the vocabulary of %zu ids (use the id of an added token)", path,
+                     field, (long long)id, t->nvocab);
+  return AGPT_OK;
+}
+
+static agpt_status load_pieces(const agpt_json *arr, const char *path, const char *field, tok_tpl_piece **out,
+                               size_t *nout) {
+  if (agpt_json_type(arr) != AGPT_JSON_ARRAY)
+    return agpt_fail("%s: %s: must be an array of {\"SpecialToken\": ...} and {\"Sequence\": ...} pieces", path,
+                     field);
+  size_t n = agpt_json_len(arr);
+  *out = agpt_xcalloc(n ? n : 1, sizeof **out);
+  for (size_t i = 0; i < n; i++) {
+    const agpt_json *e = agpt_json_at(arr, i);
+    const agpt_json *sp = agpt_json_get(e, "SpecialToken"), *sq = agpt_json_get(e, "Sequence");
+    const agpt_json *body = sp ? sp : sq;
+    size_t len;
+    const char *id = get_str(body, "id", &len);
+    int64_t type_id = 0;
+    const agpt_json *tj = agpt_json_get(body, "type_id");
+    if (agpt_json_type(e) != AGPT_JSON_OBJECT || agpt_json_len(e) != 1 || !body || !id ||
+        (tj && (agpt_json_int(tj, &type_id) != AGPT_OK || type_id < 0 || type_id > UINT32_MAX)))
+      return agpt_fail("%s: %s[%zu]: must be {\"SpecialToken\": {\"id\": NAME, \"type_id\": N}} or "
+                       "{\"Sequence\": {\"id\": \"A\" or \"B\", \"type_id\": N}}", path, field, i);
+    if (sq && strcmp(id, "A") && strcmp(id, "B"))
+      return agpt_fail("%s: %s[%zu].Sequence.id: '%s' is not A or B", path, field, i, id);
+    tok_tpl_piece *p = &(*out)[(*nout)++];
+    p->id = dup_n(id, len);
+    p->is_seq = sq != NULL;
+    p->type_id = type_id;
+  }
+  return AGPT_OK;
+}
+
+static agpt_status load_template(const agpt_tok *t, tok_post_stage *s, const agpt_json *j, const char *path,
+                                 const char *field) {
+  char f[256];
+  const agpt_json *sp = agpt_json_get(j, "special_tokens");
+  snprintf(f, sizeof f, "%s.special_tokens", field);
+  if (!is_null(sp) && agpt_json_type(sp) != AGPT_JSON_OBJECT)
+    return agpt_fail("%s: %s: must be an object of {\"id\", \"ids\", \"tokens\"} entries", path, f);
+  size_t ns = agpt_json_len(sp);
+  s->specials = agpt_xcalloc(ns ? ns : 1, sizeof *s->specials);
+  for (size_t i = 0; i < ns; i++) {
+    size_t klen;
+    const char *key = agpt_json_key_at(sp, i, &klen);
+    const agpt_json *e = agpt_json_at(sp, i);
+    const agpt_json *ids = agpt_json_get(e, "ids"), *toks = agpt_json_get(e, "tokens");
+    snprintf(f, sizeof f, "%s.special_tokens['%s']", field, key);
+    if (agpt_json_type(ids) != AGPT_JSON_ARRAY || (!is_null(toks) && agpt_json_type(toks) != AGPT_JSON_ARRAY))
+      return agpt_fail("%s: %s: needs \"ids\" (an array of ids) and \"tokens\" (an array of strings)", path, f);
+    tok_tpl_special *d = &s->specials[s->nspecials++];
+    d->key = dup_n(key, klen);
+    d->nids = agpt_json_len(ids);
+    d->ids = agpt_xmalloc((d->nids ? d->nids : 1) * sizeof *d->ids);
+    for (size_t k = 0; k < d->nids; k++) {
+      int64_t id;
+      char g[300];
+      snprintf(g, sizeof g, "%s.ids[%zu]", f, k);
+      if (agpt_json_int(agpt_json_at(ids, k), &id) != AGPT_OK)
+        return agpt_fail("%s: %s: must be an integer id", path, g);
+      AGPT_TRY(check_post_id(t, id, path, g));
+      d->ids[k] = (int32_t)id;
+    }
+    /* the token texts only describe the ids; without them, the vocabulary's */
+    d->ntokens = is_null(toks) ? d->nids : agpt_json_len(toks);
+    d->tokens = agpt_xcalloc(d->ntokens ? d->ntokens : 1, sizeof *d->tokens);
+    for (size_t k = 0; k < d->ntokens; k++) {
+      size_t tl;
+      const char *ts = is_null(toks) ? t->tokens[d->ids[k]] : get_str_at(toks, k, &tl);
+      if (!ts) return agpt_fail("%s: %s.tokens[%zu]: must be a string", path, f, k);
+      d->tokens[k] = is_null(toks) ? agpt_xstrdup(ts) : dup_n(ts, tl);
+    }
+  }
+  snprintf(f, sizeof f, "%s.single", field);
+  AGPT_TRY(load_pieces(agpt_json_get(j, "single"), path, f, &s->single, &s->nsingle));
+  const agpt_json *pair = agpt_json_get(j, "pair");
+  if (!is_null(pair)) {
+    snprintf(f, sizeof f, "%s.pair", field);
+    AGPT_TRY(load_pieces(pair, path, f, &s->pair, &s->npair));
+    s->has_pair = 1;
+  }
+  /* what `tokenizers` would panic on while encoding is refused here */
+  for (int which = 0; which < 2; which++) {
+    const tok_tpl_piece *ps = which ? s->pair : s->single;
+    size_t np = which ? s->npair : s->nsingle;
+    for (size_t i = 0; i < np; i++) {
+      if (ps[i].is_seq) {
+        if (!which && strcmp(ps[i].id, "A"))
+          return agpt_fail("%s: %s.single[%zu]: a single-sequence template can only hold $A, not $%s", path, field,
+                           i, ps[i].id);
+        continue;
+      }
+      size_t k = 0;
+      while (k < s->nspecials && strcmp(s->specials[k].key, ps[i].id)) k++;
+      if (k == s->nspecials)
+        return agpt_fail("%s: %s.%s[%zu]: special token '%s' is not in %s.special_tokens (add it there)", path,
+                         field, which ? "pair" : "single", i, ps[i].id, field);
+    }
+  }
+  return AGPT_OK;
+}
+
+/* "sep"/"cls" of Bert and Roberta: ["text", id]. */
+static agpt_status load_tok_pair(const agpt_tok *t, const agpt_json *j, const char *key, const char *path,
+                                 const char *field, char **text, int32_t *id) {
+  const agpt_json *a = agpt_json_get(j, key);
+  size_t len;
+  const char *s = get_str_at(a, 0, &len);
+  int64_t v;
+  char f[256];
+  snprintf(f, sizeof f, "%s.%s", field, key);
+  if (agpt_json_type(a) != AGPT_JSON_ARRAY || agpt_json_len(a) != 2 || !s ||
+      agpt_json_int(agpt_json_at(a, 1), &v) != AGPT_OK)
+    return agpt_fail("%s: %s: must be [\"token\", id]", path, f);
+  AGPT_TRY(check_post_id(t, v, path, f));
+  *text = dup_n(s, len);
+  *id = (int32_t)v;
+  return AGPT_OK;
+}
+
+/* Appends the stage(s) of j to t->post.stages; a Sequence is flattened,
+ * which applies the same stages in the same order. */
+static agpt_status load_post_stage(agpt_tok *t, const agpt_json *j, const char *path, const char *field, int depth) {
+  const char *type = get_str(j, "type", NULL);
+  if (agpt_json_type(j) != AGPT_JSON_OBJECT || !type)
+    return agpt_fail("%s: %s.type: missing (use ByteLevel, TemplateProcessing, Sequence or null)", path, field);
+  char f[256];
+  if (!strcmp(type, "Sequence")) {
+    const agpt_json *list = agpt_json_get(j, "processors");
+    if (agpt_json_type(list) != AGPT_JSON_ARRAY || depth > 8)
+      return agpt_fail("%s: %s.processors: must be an array of post-processors (nested at most 8 deep)", path,
+                       field);
+    for (size_t i = 0; i < agpt_json_len(list); i++) {
+      snprintf(f, sizeof f, "%s.processors[%zu]", field, i);
+      AGPT_TRY(load_post_stage(t, agpt_json_at(list, i), path, f, depth + 1));
+    }
+    return AGPT_OK;
+  }
+  tok_post *p = &t->post;
+  p->stages = agpt_xrealloc(p->stages, (p->nstages + 1) * sizeof *p->stages);
+  tok_post_stage *s = &p->stages[p->nstages++];
+  memset(s, 0, sizeof *s);
+  if (!strcmp(type, "ByteLevel")) {
+    s->kind = TOK_POST_BYTELEVEL;
+    s->add_prefix_space = (unsigned char)get_bool(j, "add_prefix_space", 1);
+    s->trim_offsets = (unsigned char)get_bool(j, "trim_offsets", 1);
+    s->use_regex = (unsigned char)get_bool(j, "use_regex", 1);
+    return AGPT_OK;
+  }
+  if (!strcmp(type, "TemplateProcessing")) {
+    s->kind = TOK_POST_TEMPLATE;
+    return load_template(t, s, j, path, field);
+  }
+  if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
+    s->kind = type[0] == 'R' ? TOK_POST_ROBERTA : TOK_POST_BERT;
+    s->add_prefix_space = (unsigned char)get_bool(j, "add_prefix_space", 1);
+    s->trim_offsets = (unsigned char)get_bool(j, "trim_offsets", 1);
+    AGPT_TRY(load_tok_pair(t, j, "sep", path, field, &s->sep, &s->sep_id));
+    return load_tok_pair(t, j, "cls", path, field, &s->cls, &s->cls_id);
+  }
+  /* Every type `tokenizers` knows is handled above, and it refuses others;
+   * what an unknown one would add cannot be known, so it is not guessed. */
+  return agpt_fail("%s: %s.type: '%s' is not supported (use ByteLevel, TemplateProcessing, RobertaProcessing, "
+                   "BertProcessing, a Sequence of these, or null)", path, field, type);
+}
+
+static agpt_status load_post(agpt_tok *t, const agpt_json *j, const char *path) {
+  tok_post_free(&t->post);
+  if (is_null(j)) {
+    t->post.form = 1;
+  } else {
+    const char *type = get_str(j, "type", NULL);
+    t->post.form = type && !strcmp(type, "Sequence") ? 3 : 2;
+    AGPT_TRY(load_post_stage(t, j, path, "post_processor", 0));
+  }
+  return tok_post_compile(t, path);
+}
+
 agpt_status agpt_tok_load_json(const char *text, size_t len, const char *path, agpt_tok **out) {
   *out = NULL;
   agpt_json *root;
@@ -233,6 +442,7 @@ agpt_status agpt_tok_load_json(const char *text, size_t len, const char *path, a
     if (unk && agpt_json_int(agpt_json_get(agpt_json_get(model, "vocab"), unk), &uid) == AGPT_OK) t->unk = (int32_t)uid;
     agpt_err_clear();
     st = tok_finish(t, path);
+    if (st == AGPT_OK) st = load_post(t, agpt_json_get(root, "post_processor"), path);
   }
   agpt_json_free(root);
   if (st != AGPT_OK) {
@@ -259,6 +469,88 @@ agpt_status agpt_tok_load(const char *path, agpt_tok **out) {
 static void put_bytelevel(agpt_sb *sb, int add_prefix_space, int use_regex) {
   agpt_sb_printf(sb, "{\"type\": \"ByteLevel\", \"add_prefix_space\": %s, \"trim_offsets\": true, \"use_regex\": %s}",
                  add_prefix_space ? "true" : "false", use_regex ? "true" : "false");
+}
+
+static void put_pieces(agpt_sb *sb, const tok_tpl_piece *p, size_t n) {
+  agpt_sb_puts(sb, "[");
+  for (size_t i = 0; i < n; i++) {
+    agpt_sb_printf(sb, "%s{\"%s\": {\"id\": ", i ? ", " : "", p[i].is_seq ? "Sequence" : "SpecialToken");
+    agpt_sb_json_str(sb, p[i].id, strlen(p[i].id));
+    agpt_sb_printf(sb, ", \"type_id\": %lld}}", (long long)p[i].type_id);
+  }
+  agpt_sb_puts(sb, "]");
+}
+
+static void put_post_stage(agpt_sb *sb, const tok_post_stage *s) {
+  switch (s->kind) {
+  case TOK_POST_BYTELEVEL:
+    agpt_sb_printf(sb, "{\"type\": \"ByteLevel\", \"add_prefix_space\": %s, \"trim_offsets\": %s, \"use_regex\": %s}",
+                   s->add_prefix_space ? "true" : "false", s->trim_offsets ? "true" : "false",
+                   s->use_regex ? "true" : "false");
+    return;
+  case TOK_POST_TEMPLATE:
+    agpt_sb_puts(sb, "{\"type\": \"TemplateProcessing\", \"single\": ");
+    put_pieces(sb, s->single, s->nsingle);
+    agpt_sb_puts(sb, ", \"pair\": ");
+    if (s->has_pair) {
+      put_pieces(sb, s->pair, s->npair);
+    } else {
+      /* `tokenizers` needs a pair template; this is its default */
+      const tok_tpl_piece def[2] = {{"A", 1, 0}, {"B", 1, 1}};
+      put_pieces(sb, def, 2);
+    }
+    agpt_sb_puts(sb, ", \"special_tokens\": {");
+    for (size_t i = 0; i < s->nspecials; i++) {
+      const tok_tpl_special *d = &s->specials[i];
+      agpt_sb_puts(sb, i ? ", " : "");
+      agpt_sb_json_str(sb, d->key, strlen(d->key));
+      agpt_sb_puts(sb, ": {\"id\": ");
+      agpt_sb_json_str(sb, d->key, strlen(d->key));
+      agpt_sb_puts(sb, ", \"ids\": [");
+      for (size_t k = 0; k < d->nids; k++) agpt_sb_printf(sb, "%s%d", k ? ", " : "", d->ids[k]);
+      agpt_sb_puts(sb, "], \"tokens\": [");
+      for (size_t k = 0; k < d->ntokens; k++) {
+        agpt_sb_puts(sb, k ? ", " : "");
+        agpt_sb_json_str(sb, d->tokens[k], strlen(d->tokens[k]));
+      }
+      agpt_sb_puts(sb, "]}");
+    }
+    agpt_sb_puts(sb, "}}");
+    return;
+  case TOK_POST_ROBERTA:
+  case TOK_POST_BERT:
+    agpt_sb_printf(sb, "{\"type\": \"%s\", \"sep\": [", s->kind == TOK_POST_ROBERTA ? "RobertaProcessing"
+                                                                                     : "BertProcessing");
+    agpt_sb_json_str(sb, s->sep, strlen(s->sep));
+    agpt_sb_printf(sb, ", %d], \"cls\": [", s->sep_id);
+    agpt_sb_json_str(sb, s->cls, strlen(s->cls));
+    agpt_sb_printf(sb, ", %d]", s->cls_id);
+    if (s->kind == TOK_POST_ROBERTA)
+      agpt_sb_printf(sb, ", \"trim_offsets\": %s, \"add_prefix_space\": %s", s->trim_offsets ? "true" : "false",
+                     s->add_prefix_space ? "true" : "false");
+    agpt_sb_puts(sb, "}");
+    return;
+  }
+  AGPT_ASSERT(!"unknown post-processor stage");
+}
+
+static void put_post(agpt_sb *sb, const tok_post *p) {
+  if (p->form == 0) {
+    /* nothing was read or set: the ByteLevel that adds nothing */
+    agpt_sb_puts(sb, "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, "
+                     "\"use_regex\": true}");
+  } else if (p->form == 1) {
+    agpt_sb_puts(sb, "null");
+  } else if (p->form == 2 && p->nstages == 1) {
+    put_post_stage(sb, &p->stages[0]);
+  } else {
+    agpt_sb_puts(sb, "{\"type\": \"Sequence\", \"processors\": [");
+    for (size_t i = 0; i < p->nstages; i++) {
+      agpt_sb_puts(sb, i ? ", " : "");
+      put_post_stage(sb, &p->stages[i]);
+    }
+    agpt_sb_puts(sb, "]}");
+  }
 }
 
 void agpt_tok_to_json(const agpt_tok *t, agpt_sb *sb) {
@@ -308,8 +600,9 @@ void agpt_tok_to_json(const agpt_tok *t, agpt_sb *sb) {
     put_bytelevel(sb, p->add_prefix_space, p->nstages > 1);
     agpt_sb_puts(sb, "]}");
   }
-  agpt_sb_puts(sb, ",\n  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
-                   "\"trim_offsets\": false, \"use_regex\": true},\n  \"decoder\": ");
+  agpt_sb_puts(sb, ",\n  \"post_processor\": ");
+  put_post(sb, &t->post);
+  agpt_sb_puts(sb, ",\n  \"decoder\": ");
   put_bytelevel(sb, 1, 1);
   agpt_sb_puts(sb, ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": ");
   if (t->unk >= 0) agpt_sb_json_str(sb, t->tokens[t->unk], t->token_len[t->unk]);

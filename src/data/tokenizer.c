@@ -6,6 +6,8 @@
  * per-thread cache from piece bytes to ids, and on a miss split into bytes
  * and merged by rank with a linked list and a binary heap, O(n log n) in the
  * piece length. Equal ranks merge leftmost first, exactly like `tokenizers`.
+ * With add_special_tokens, the post-processor's compiled single template
+ * (tok_internal.h, invariant 6) is emitted around the text's ids.
  *
  * Per-thread state (design note). Each thread keeps up to TLS_SLOTS
  * contexts, one per tokenizer it used recently, found by the tokenizer's
@@ -17,6 +19,7 @@
  *  3. Contexts are freed when their thread exits (pthread key destructor). */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +311,7 @@ void agpt_tok_free(agpt_tok *t) {
   free(t->bslots);
   free(t->added);
   tok_pretok_free(&t->pre);
+  tok_post_free(&t->post);
   free(t);
 }
 
@@ -638,6 +642,254 @@ agpt_status agpt_tok_encode(const agpt_tok *t, const char *text, size_t len, int
     }
   }
   return tok_pretok_run(&t->pre, e.c->scratch, text + seg, len - seg, on_piece, &e);
+}
+
+/* ---- post-processor ---------------------------------------------------- */
+
+/* Room for k more ids after n in the growable array *a of *cap. */
+static void arr_reserve(int32_t **a, size_t n, size_t *cap, size_t k) {
+  if (n + k <= *cap) return;
+  size_t c = *cap ? *cap : 16;
+  while (c < n + k) c *= 2;
+  *a = agpt_xrealloc(*a, c * sizeof **a);
+  *cap = c;
+}
+
+static void arr_append(int32_t **a, size_t *n, size_t *cap, const int32_t *v, size_t k) {
+  arr_reserve(a, *n, cap, k);
+  if (k) memcpy(*a + *n, v, k * sizeof *v);
+  *n += k;
+}
+
+void tok_post_free(tok_post *p) {
+  for (size_t i = 0; i < p->nstages; i++) {
+    tok_post_stage *s = &p->stages[i];
+    for (size_t k = 0; k < s->nsingle; k++) free(s->single[k].id);
+    for (size_t k = 0; k < s->npair; k++) free(s->pair[k].id);
+    for (size_t k = 0; k < s->nspecials; k++) {
+      tok_tpl_special *d = &s->specials[k];
+      for (size_t j = 0; j < d->ntokens; j++) free(d->tokens[j]);
+      free(d->tokens);
+      free(d->ids);
+      free(d->key);
+    }
+    free(s->single);
+    free(s->pair);
+    free(s->specials);
+    free(s->sep);
+    free(s->cls);
+  }
+  free(p->stages);
+  free(p->single);
+  free(p->plain);
+  memset(p, 0, sizeof *p);
+}
+
+/* How `tokenizers` runs a post-processor: each stage takes a list of
+ * encodings (one, the text, at the start) and returns a list; the result is
+ * their concatenation. A template takes its single form for one encoding
+ * and its pair form for two, and returns one encoding per piece (a special
+ * piece only with add_special_tokens). Bert and Roberta keep the count:
+ * cls e0 sep, then e_i sep (Bert) or sep e_i sep (Roberta). ByteLevel keeps
+ * everything. Encodings are simulated here with AGPT_TOK_TEXT in place of
+ * the text's ids, so encode only has to fill them in. */
+typedef struct {
+  int32_t *v;
+  size_t n, cap;
+} seq_buf;
+
+typedef struct {
+  seq_buf *e;
+  size_t n, cap;
+} seq_list;
+
+static seq_buf *list_push(seq_list *l) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 4;
+    l->e = agpt_xrealloc(l->e, l->cap * sizeof *l->e);
+  }
+  l->e[l->n] = (seq_buf){0};
+  return &l->e[l->n++];
+}
+
+static void list_free(seq_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->e[i].v);
+  free(l->e);
+  *l = (seq_list){0};
+}
+
+static void buf_add(seq_buf *b, const int32_t *v, size_t k) { arr_append(&b->v, &b->n, &b->cap, v, k); }
+
+static agpt_status run_stage(const tok_post_stage *s, size_t si, int add, const seq_list *in, seq_list *out,
+                             const char *where) {
+  if (s->kind == TOK_POST_BYTELEVEL || (s->kind != TOK_POST_TEMPLATE && !add)) {
+    for (size_t i = 0; i < in->n; i++) buf_add(list_push(out), in->e[i].v, in->e[i].n);
+    return AGPT_OK;
+  }
+  if (s->kind != TOK_POST_TEMPLATE) {
+    for (size_t i = 0; i < in->n; i++) {
+      seq_buf *b = list_push(out);
+      if (i == 0) buf_add(b, &s->cls_id, 1);
+      else if (s->kind == TOK_POST_ROBERTA) buf_add(b, &s->sep_id, 1);
+      buf_add(b, in->e[i].v, in->e[i].n);
+      buf_add(b, &s->sep_id, 1);
+    }
+    return AGPT_OK;
+  }
+  static const tok_tpl_piece def_pair[2] = {{"A", 1, 0}, {"B", 1, 1}};
+  if (in->n == 0 || in->n > 2)
+    return agpt_fail("%s: post_processor: stage %zu (TemplateProcessing) gets %zu sequences from the stages before "
+                     "it; `tokenizers` handles one or two (put it first, or give the earlier templates fewer pieces)",
+                     where, si, in->n);
+  const tok_tpl_piece *pcs = in->n == 1 ? s->single : s->has_pair ? s->pair : def_pair;
+  size_t npc = in->n == 1 ? s->nsingle : s->has_pair ? s->npair : 2;
+  for (size_t k = 0; k < npc; k++) {
+    const tok_tpl_piece *pc = &pcs[k];
+    if (pc->is_seq) {
+      size_t idx = strcmp(pc->id, "A") ? 1 : 0;
+      if (idx >= in->n)
+        return agpt_fail("%s: post_processor: stage %zu (TemplateProcessing) uses $%s of a single sequence", where,
+                         si, pc->id);
+      buf_add(list_push(out), in->e[idx].v, in->e[idx].n);
+      continue;
+    }
+    size_t j = 0;
+    while (j < s->nspecials && strcmp(s->specials[j].key, pc->id)) j++;
+    if (j == s->nspecials)
+      return agpt_fail("%s: post_processor: special token '%s' of a template is not in its special_tokens", where,
+                       pc->id);
+    if (add) buf_add(list_push(out), s->specials[j].ids, s->specials[j].nids);
+  }
+  return AGPT_OK;
+}
+
+/* The flat template of all stages, with or without the special pieces.
+ * *out is owned by the caller (never NULL on success). */
+static agpt_status compile_one(const agpt_tok *t, int add, const char *where, int32_t **out, size_t *nout) {
+  seq_list cur = {0}, nxt = {0};
+  const int32_t text = AGPT_TOK_TEXT;
+  buf_add(list_push(&cur), &text, 1);
+  agpt_status st = AGPT_OK;
+  for (size_t i = 0; i < t->post.nstages && st == AGPT_OK; i++) {
+    st = run_stage(&t->post.stages[i], i, add, &cur, &nxt, where);
+    size_t total = 0;
+    for (size_t k = 0; k < nxt.n; k++) total += nxt.e[k].n;
+    if (st == AGPT_OK && total > (1u << 20))
+      st = agpt_fail("%s: post_processor: the template grows to %zu pieces (repeat $A less often)", where, total);
+    list_free(&cur);
+    cur = nxt;
+    nxt = (seq_list){0};
+  }
+  int32_t *v = NULL;
+  size_t n = 0, cap = 0;
+  for (size_t k = 0; k < cur.n && st == AGPT_OK; k++) arr_append(&v, &n, &cap, cur.e[k].v, cur.e[k].n);
+  list_free(&cur);
+  for (size_t i = 0; i < n && st == AGPT_OK; i++)
+    if (v[i] != AGPT_TOK_TEXT && (v[i] < 0 || (size_t)v[i] >= t->nvocab || !t->tokens[v[i]]))
+      st = agpt_fail("%s: post_processor: id %d is not in the vocabulary of %zu ids (use the id of an added token)",
+                     where, v[i], t->nvocab);
+  if (st != AGPT_OK) {
+    free(v);
+    return st;
+  }
+  *out = v ? v : agpt_xmalloc(sizeof *v); /* a template of nothing at all */
+  *nout = n;
+  return AGPT_OK;
+}
+
+agpt_status tok_post_compile(agpt_tok *t, const char *where) {
+  int32_t *single, *plain;
+  size_t ns, np;
+  AGPT_TRY(compile_one(t, 1, where, &single, &ns));
+  if (compile_one(t, 0, where, &plain, &np) != AGPT_OK) {
+    free(single);
+    return AGPT_ERR;
+  }
+  tok_post *p = &t->post;
+  free(p->single);
+  free(p->plain);
+  p->single = single;
+  p->nsingle = ns;
+  p->plain = plain;
+  p->nplain = np;
+  return AGPT_OK;
+}
+
+static tok_tpl_piece piece(const char *id, int is_seq, int64_t type_id) {
+  return (tok_tpl_piece){.id = agpt_xstrdup(id), .is_seq = is_seq, .type_id = type_id};
+}
+
+agpt_status agpt_tok_set_bos_template(agpt_tok *t, int32_t bos) {
+  if (bos >= 0 && ((size_t)bos >= t->nvocab || !t->tokens[bos]))
+    return agpt_fail("post_processor: BOS id %d is not in the vocabulary of %zu ids", bos, t->nvocab);
+  tok_post *p = &t->post;
+  tok_post_free(p);
+  /* Meta's Llama-3 tokenizer.json spells it this way: ByteLevel first */
+  p->stages = agpt_xcalloc(2, sizeof *p->stages);
+  p->stages[0] = (tok_post_stage){.kind = TOK_POST_BYTELEVEL, .add_prefix_space = 1, .use_regex = 1};
+  p->nstages = 1;
+  p->form = 2;
+  if (bos >= 0) {
+    const char *b = t->tokens[bos];
+    tok_post_stage *s = &p->stages[p->nstages++];
+    s->kind = TOK_POST_TEMPLATE;
+    s->single = agpt_xmalloc(2 * sizeof *s->single);
+    s->single[s->nsingle++] = piece(b, 0, 0);
+    s->single[s->nsingle++] = piece("A", 1, 0);
+    s->pair = agpt_xmalloc(4 * sizeof *s->pair);
+    s->pair[s->npair++] = piece(b, 0, 0);
+    s->pair[s->npair++] = piece("A", 1, 0);
+    s->pair[s->npair++] = piece(b, 0, 1);
+    s->pair[s->npair++] = piece("B", 1, 1);
+    s->has_pair = 1;
+    s->specials = agpt_xcalloc(1, sizeof *s->specials);
+    tok_tpl_special *d = &s->specials[s->nspecials++];
+    d->key = agpt_xstrdup(b);
+    d->ids = agpt_xmalloc(sizeof *d->ids);
+    d->ids[d->nids++] = bos;
+    d->tokens = agpt_xmalloc(sizeof *d->tokens);
+    d->tokens[d->ntokens++] = agpt_xstrdup(b);
+    p->form = 3;
+  }
+  return tok_post_compile(t, "post_processor");
+}
+
+static const int32_t g_text_only[1] = {AGPT_TOK_TEXT};
+
+const int32_t *agpt_tok_template(const agpt_tok *t, size_t *n) {
+  if (!t->post.single) {
+    *n = 1;
+    return g_text_only;
+  }
+  *n = t->post.nsingle;
+  return t->post.single;
+}
+
+agpt_status agpt_tok_encode_ex(const agpt_tok *t, const char *text, size_t len, int add_special_tokens,
+                               int32_t **ids, size_t *n, size_t *cap, size_t *n_text) {
+  size_t ntpl, start = SIZE_MAX, cnt = 0;
+  const int32_t *tpl = agpt_tok_template(t, &ntpl);
+  if (!add_special_tokens) {
+    /* without special tokens only a template that repeats $A differs */
+    tpl = t->post.plain ? t->post.plain : g_text_only;
+    ntpl = t->post.plain ? t->post.nplain : 1;
+  }
+  for (size_t i = 0; i < ntpl; i++) {
+    if (tpl[i] != AGPT_TOK_TEXT) {
+      arr_append(ids, n, cap, &tpl[i], 1);
+    } else if (start == SIZE_MAX) {
+      start = *n;
+      AGPT_TRY(agpt_tok_encode(t, text, len, ids, n, cap));
+      cnt = *n - start;
+    } else {
+      /* the text again: copy its ids (room first, as the array may move) */
+      arr_reserve(ids, *n, cap, cnt);
+      if (cnt) memcpy(*ids + *n, *ids + start, cnt * sizeof **ids);
+      *n += cnt;
+    }
+  }
+  if (n_text) *n_text = cnt;
+  return AGPT_OK;
 }
 
 agpt_status agpt_tok_decode(const agpt_tok *t, const int32_t *ids, size_t n, agpt_sb *out) {

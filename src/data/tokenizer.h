@@ -10,10 +10,15 @@
  * Bytes that are not part of valid UTF-8 (which `tokenizers` cannot be given:
  * it takes Rust strings) cut the text: each such byte is a pre-token of its
  * own and the valid stretches around it are pre-tokenized separately.
+ * The post_processor (ByteLevel, TemplateProcessing, RobertaProcessing,
+ * BertProcessing, Sequence of these, or null) is read and kept on save; its
+ * single-sequence template is applied only when asked (agpt_tok_encode_ex
+ * with add_special_tokens): agpt_tok_encode adds nothing, and callers append
+ * agpt_tok_eos() themselves where they want EOD.
  * Not implemented: the lstrip/rstrip/single_word options of added tokens
  * (read, kept on save, but matching is always exact), normalizers other than
- * none, and the post-processor (encode never adds BOS/EOS; callers append
- * agpt_tok_eos() themselves).
+ * none, and encoding pairs of texts (the pair template is read and kept on
+ * save).
  *
  * A loaded agpt_tok is immutable: any number of threads may encode and decode
  * with one shared agpt_tok at the same time. */
@@ -55,6 +60,32 @@ const char *agpt_tok_token_str(const agpt_tok *t, int32_t id, size_t *len);
  * does by default. */
 agpt_status agpt_tok_encode(const agpt_tok *t, const char *text, size_t len, int32_t **ids, size_t *n,
                             size_t *cap);
+/* Like agpt_tok_encode, and with add_special_tokens nonzero the ids the
+ * post_processor puts around a single sequence are added too (BOS first for
+ * Llama-3 files), as `tokenizers`' encode(text, add_special_tokens=True)
+ * does, also for an empty text. With add_special_tokens zero it appends
+ * what agpt_tok_encode does (twice should a template hold $A twice, as
+ * `tokenizers` also does then). *n_text (may be NULL) receives how many of
+ * the appended ids came from the text itself, counted once. Thread-safe
+ * like agpt_tok_encode. */
+agpt_status agpt_tok_encode_ex(const agpt_tok *t, const char *text, size_t len, int add_special_tokens,
+                               int32_t **ids, size_t *n, size_t *cap, size_t *n_text);
+
+/* Stands for the text's own ids in a template. */
+#define AGPT_TOK_TEXT ((int32_t)-1)
+/* The single-sequence template of the post_processor, all stages applied:
+ * tpl[0..*n) holds special ids and AGPT_TOK_TEXT where the text goes; it is
+ * {AGPT_TOK_TEXT} when nothing is added. Owned by t. */
+const int32_t *agpt_tok_template(const agpt_tok *t, size_t *n);
+/* Sets the post_processor of a tokenizer about to be saved (used after
+ * training). bos >= 0: Llama-3's form, Sequence[ByteLevel, TemplateProcessing
+ * with single "BOS $A" and pair "BOS $A BOS $B"], so that `tokenizers`
+ * (add_special_tokens=True, its default) and agpt_tok_encode_ex put BOS
+ * before each sequence. bos < 0: a plain ByteLevel, which adds nothing.
+ * Changes t: call it before t is shared between threads. Fails when bos is
+ * not an id of t. */
+agpt_status agpt_tok_set_bos_template(agpt_tok *t, int32_t bos);
+
 /* Appends the bytes of ids to sb (core/json.h agpt_sb). Fails on an
  * out-of-range id. Special tokens decode to their text. */
 agpt_status agpt_tok_decode(const agpt_tok *t, const int32_t *ids, size_t n, agpt_sb *out);

@@ -1,7 +1,8 @@
 /* Byte-level BPE: train on a built-in text, then check encode against a
  * naive reference BPE written here, the exact round trip on random bytes and
- * invalid UTF-8, special tokens, save -> load -> same ids, thread safety and
- * deterministic training. */
+ * invalid UTF-8, special tokens, save -> load -> same ids, thread safety,
+ * deterministic training, and the post_processor: templates applied by
+ * agpt_tok_encode_ex only, kept through save -> load, bad ones refused. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,6 +146,91 @@ static size_t ref_encode_piece(const ref_bpe *r, const char *p, size_t n, int32_
   return m;
 }
 
+/* The saved JSON of a trained tokenizer with its post_processor replaced by
+ * pp (owned by the caller). */
+static char *with_post(const char *json, const char *pp) {
+  static const char def[] = "\"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
+                            "\"trim_offsets\": false, \"use_regex\": true}";
+  const char *at = strstr(json, def);
+  if (!at) return NULL;
+  agpt_sb sb = {0};
+  agpt_sb_put(&sb, json, (size_t)(at - json));
+  agpt_sb_printf(&sb, "\"post_processor\": %s", pp);
+  agpt_sb_puts(&sb, at + strlen(def));
+  return sb.data;
+}
+
+/* Loads json with post_processor pp, checks that encode_ex with special
+ * tokens gives want (AGPT_TOK_TEXT: the ids of `text`), that plain encode
+ * is untouched, and that save -> load keeps the same template and that the
+ * saved text holds `saved_has`. */
+static void check_post(const char *json, const char *pp, const char *text, const int32_t *want, size_t nwant,
+                       const char *saved_has) {
+  char *j = with_post(json, pp);
+  CHECK_MSG(j != NULL, "the default post_processor is not in the saved JSON");
+  if (!j) return;
+  agpt_tok *t = NULL;
+  CHECK_MSG(agpt_tok_load_json(j, strlen(j), "pp.json", &t) == AGPT_OK, "%s: %s", pp, agpt_errmsg());
+  free(j);
+  if (!t) return;
+  int32_t *plain;
+  size_t np;
+  CHECK(encode(t, text, strlen(text), &plain, &np));
+  int32_t *ids = NULL, *exp = NULL;
+  size_t n = 0, cap = 0, ntext = 99, ne = 0, ecap = 0;
+  CHECK(agpt_tok_encode_ex(t, text, strlen(text), 1, &ids, &n, &cap, &ntext) == AGPT_OK);
+  for (size_t i = 0; i < nwant; i++) {
+    if (want[i] != AGPT_TOK_TEXT) {
+      if (ne == ecap) exp = realloc(exp, (ecap = 2 * ecap + 16) * sizeof *exp);
+      exp[ne++] = want[i];
+      continue;
+    }
+    for (size_t k = 0; k < np; k++) {
+      if (ne == ecap) exp = realloc(exp, (ecap = 2 * ecap + 16) * sizeof *exp);
+      exp[ne++] = plain[k];
+    }
+  }
+  CHECK_MSG(n == ne && (ne == 0 || !memcmp(ids, exp, n * sizeof *ids)), "%s: %zu ids, want %zu", pp, n, ne);
+  CHECK(ntext == np);
+  /* without special tokens: the plain ids */
+  n = 0;
+  CHECK(agpt_tok_encode_ex(t, text, strlen(text), 0, &ids, &n, &cap, NULL) == AGPT_OK);
+  CHECK(n == np && (np == 0 || !memcmp(ids, plain, np * sizeof *ids)));
+  /* the template survives save -> load */
+  agpt_sb out = {0};
+  agpt_tok_to_json(t, &out);
+  CHECK_MSG(strstr(out.data, saved_has) != NULL, "saved JSON lacks %s", saved_has);
+  agpt_tok *u = NULL;
+  CHECK_MSG(agpt_tok_load_json(out.data, out.len, "saved.json", &u) == AGPT_OK, "%s", agpt_errmsg());
+  if (u) {
+    size_t na, nb;
+    const int32_t *ta = agpt_tok_template(t, &na), *tb = agpt_tok_template(u, &nb);
+    CHECK(na == nb && !memcmp(ta, tb, na * sizeof *ta));
+    agpt_sb again = {0};
+    agpt_tok_to_json(u, &again);
+    CHECK(again.len == out.len && !memcmp(again.data, out.data, out.len)); /* a fixed point */
+    agpt_sb_free(&again);
+    agpt_tok_free(u);
+  }
+  agpt_sb_free(&out);
+  free(ids);
+  free(exp);
+  free(plain);
+  agpt_tok_free(t);
+}
+
+/* Loading json with post_processor pp fails naming the file and `field`. */
+static void check_post_refused(const char *json, const char *pp, const char *field) {
+  char *j = with_post(json, pp);
+  if (!j) return;
+  agpt_tok *t = NULL;
+  CHECK_MSG(agpt_tok_load_json(j, strlen(j), "pp.json", &t) == AGPT_ERR && !t, "accepted: %s", pp);
+  CHECK_MSG(strstr(agpt_errmsg(), "pp.json") && strstr(agpt_errmsg(), field), "'%s' lacks %s", agpt_errmsg(),
+            field);
+  agpt_tok_free(t);
+  free(j);
+}
+
 int main(void) {
   /* a training text: the built-in text many times with varied words */
   agpt_sb corpus = {0};
@@ -273,6 +359,111 @@ int main(void) {
   agpt_tok *bt = NULL;
   CHECK(agpt_tok_load_json(badjson, strlen(badjson), "bad.json", &bt) == AGPT_ERR && bt == NULL);
   CHECK(strstr(agpt_errmsg(), "bad.json") && strstr(agpt_errmsg(), "merges[0]"));
+
+  /* post_processor: 397 <|begin_of_text|>, 398 <|end_of_text|>, 399 <|pad|> */
+  {
+    const char *txt = "the cat sat";
+    const int32_t T = AGPT_TOK_TEXT;
+    const char *tpl_be =
+        "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, "
+        "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}], "
+        "\"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], "
+        "\"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [397], \"tokens\": [\"<|begin_of_text|>\"]}, "
+        "\"</s>\": {\"id\": \"</s>\", \"ids\": [398], \"tokens\": [\"<|end_of_text|>\"]}}}";
+    const int32_t be[] = {397, T, 398};
+    check_post(j0.data, tpl_be, txt, be, 3, "\"TemplateProcessing\"");
+    check_post(j0.data, tpl_be, "", be, 3, "\"ids\": [398]"); /* an empty text still gets both */
+    const int32_t plain[] = {T};
+    check_post(j0.data, "null", txt, plain, 1, "\"post_processor\": null");
+    check_post(j0.data, "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, "
+                        "\"use_regex\": false}", txt, plain, 1, "\"add_prefix_space\": false, \"trim_offsets\": true");
+    const int32_t rob[] = {397, T, 398};
+    check_post(j0.data, "{\"type\": \"RobertaProcessing\", \"sep\": [\"<|end_of_text|>\", 398], "
+                        "\"cls\": [\"<|begin_of_text|>\", 397], \"trim_offsets\": false, \"add_prefix_space\": true}",
+               txt, rob, 3, "\"RobertaProcessing\"");
+    /* nested Sequences flatten; a template after a two-piece template takes its pair form */
+    const char *nested =
+        "{\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Sequence\", "
+        "\"processors\": [{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"b\", "
+        "\"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": "
+        "{\"b\": {\"id\": \"b\", \"ids\": [397], \"tokens\": [\"<|begin_of_text|>\"]}}}]}, {\"type\": "
+        "\"BertProcessing\", \"sep\": [\"<|pad|>\", 399], \"cls\": [\"<|end_of_text|>\", 398]}]}";
+    const int32_t nest[] = {398, 397, 399, T, 399};
+    check_post(j0.data, nested, txt, nest, 5, "\"BertProcessing\"");
+    /* one name for two ids, and $A twice (then the text comes twice even without special tokens) */
+    const char *twice =
+        "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+        "{\"SpecialToken\": {\"id\": \"x\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
+        "\"special_tokens\": {\"x\": {\"id\": \"x\", \"ids\": [399, 397]}}}";
+    char *j = with_post(j0.data, twice);
+    agpt_tok *tw = NULL;
+    CHECK(j && agpt_tok_load_json(j, strlen(j), "pp.json", &tw) == AGPT_OK);
+    free(j);
+    if (tw) {
+      int32_t *a = NULL, *p1;
+      size_t na = 0, cap = 0, np1, nt;
+      CHECK(encode(tw, txt, strlen(txt), &p1, &np1));
+      CHECK(agpt_tok_encode_ex(tw, txt, strlen(txt), 1, &a, &na, &cap, &nt) == AGPT_OK);
+      CHECK(na == 2 * np1 + 2 && nt == np1 && a[np1] == 399 && a[np1 + 1] == 397 &&
+            !memcmp(a + np1 + 2, p1, np1 * sizeof *a));
+      na = 0;
+      CHECK(agpt_tok_encode_ex(tw, txt, strlen(txt), 0, &a, &na, &cap, &nt) == AGPT_OK);
+      CHECK(na == 2 * np1 && nt == np1);
+      agpt_sb sv = {0};
+      agpt_tok_to_json(tw, &sv); /* a missing pair is written as `tokenizers`' default, tokens from the vocab */
+      CHECK(strstr(sv.data, "\"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+                            "{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}]") != NULL);
+      CHECK(strstr(sv.data, "\"tokens\": [\"<|pad|>\", \"<|begin_of_text|>\"]") != NULL);
+      agpt_sb_free(&sv);
+      free(a);
+      free(p1);
+      agpt_tok_free(tw);
+    }
+    /* refused, with the file and the field named */
+    check_post_refused(j0.data, "{\"type\": \"Mystery\"}", "post_processor.type");
+    check_post_refused(j0.data, "{\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, {}]}",
+                       "post_processor.processors[1].type");
+    check_post_refused(j0.data, "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": "
+                                "\"q\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}",
+                       "post_processor.single[0]");
+    check_post_refused(j0.data, "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": "
+                                "\"B\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}",
+                       "post_processor.single[0]");
+    check_post_refused(j0.data, "{\"type\": \"TemplateProcessing\", \"single\": [], \"pair\": [], "
+                                "\"special_tokens\": {\"q\": {\"id\": \"q\", \"ids\": [400], \"tokens\": [\"q\"]}}}",
+                       "post_processor.special_tokens['q'].ids[0]");
+    check_post_refused(j0.data, "{\"type\": \"BertProcessing\", \"sep\": [\"x\", -1], \"cls\": [\"y\", 0]}",
+                       "post_processor.sep");
+    check_post_refused(j0.data, "{\"type\": \"Sequence\", \"processors\": [" /* three pieces into a template */
+                                "{\"type\": \"RobertaProcessing\", \"sep\": [\"a\", 398], \"cls\": [\"b\", 397]}, "
+                                "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", "
+                                "\"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+                                "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}, "
+                                "{\"type\": \"TemplateProcessing\", \"single\": [], \"pair\": [], "
+                                "\"special_tokens\": {}}]}",
+                       "stage 2");
+
+    /* the post-processor a trained tokenizer is saved with */
+    size_t nt;
+    const int32_t *tp = agpt_tok_template(t, &nt);
+    CHECK(nt == 1 && tp[0] == AGPT_TOK_TEXT); /* nothing until set */
+    CHECK(agpt_tok_set_bos_template(t, 397) == AGPT_OK);
+    tp = agpt_tok_template(t, &nt);
+    CHECK(nt == 2 && tp[0] == 397 && tp[1] == AGPT_TOK_TEXT);
+    int32_t *a = NULL;
+    size_t na = 0, cap = 0, ntx;
+    CHECK(agpt_tok_encode_ex(t, "", 0, 1, &a, &na, &cap, &ntx) == AGPT_OK && na == 1 && a[0] == 397 && ntx == 0);
+    free(a);
+    agpt_sb sv = {0};
+    agpt_tok_to_json(t, &sv);
+    CHECK(strstr(sv.data, "\"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"") &&
+          strstr(sv.data, "{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 1}}"));
+    agpt_sb_free(&sv);
+    CHECK(agpt_tok_set_bos_template(t, 400) == AGPT_ERR);
+    CHECK(agpt_tok_set_bos_template(t, -1) == AGPT_OK);
+    tp = agpt_tok_template(t, &nt);
+    CHECK(nt == 1 && tp[0] == AGPT_TOK_TEXT);
+  }
 
   agpt_sb_free(&j0);
   agpt_sb_free(&j1);

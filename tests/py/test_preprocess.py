@@ -185,3 +185,55 @@ def test_bad_usage(tmp_path, run_agpt, tok_path):
     assert p.returncode == 2
     p = run_agpt("preprocess", "--help")
     assert "_document" in p.stdout and "append-eod" in p.stdout
+
+
+def test_add_special_tokens(tmp_path, run_agpt, tok_path, hf):
+    """--add-special-tokens: each document is BOS + ids + EOD for a Llama-3 style post_processor."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    bos, eos = "<|begin_of_text|>", "<|end_of_text|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(CORPUS * 20, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=[bos, eos], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bos_id, eos_id = tok.token_to_id(bos), tok.token_to_id(eos)
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos}:1 $B:1", special_tokens=[(bos, bos_id)]),
+    ])
+    llama = tmp_path / "llama.json"
+    tok.save(str(llama))
+    texts = CORPUS + ["", bos + " text that starts with a BOS of its own", "x" * 500]
+    write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
+    plain = [tok.encode(t, add_special_tokens=False).ids for t in texts]
+
+    def run(prefix, *flags, tokenizer=llama):
+        p = run_agpt("preprocess", "--input", tmp_path / "in.jsonl", "--output-prefix", tmp_path / prefix,
+                     "--tokenizer", tokenizer, "--workers", 2, *flags)
+        code, doc_idx, docs = read_dataset(tmp_path / f"{prefix}_text_document")
+        assert doc_idx == list(range(len(docs) + 1))
+        return p, docs
+
+    _, docs = run("bos", "--add-special-tokens")
+    # the empty text is skipped: a BOS alone is no document
+    assert docs == [[bos_id] + ids + [eos_id] for ids in plain if ids]
+    assert docs == [tok.encode(t).ids + [eos_id] for t in texts if t]  # `tokenizers`' default adds BOS too
+    _, docs = run("bos_noeod", "--add-special-tokens", "--append-eod=false")
+    assert docs == [[bos_id] + ids for ids in plain if ids]
+    _, docs = run("plain")  # without the flag nothing changes
+    assert docs == [ids + [eos_id] for ids in plain if ids]
+
+    # a template that already ends in EOS: agpt warns about the second one
+    tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} $B:1 {eos}:1",
+                                                       special_tokens=[(bos, bos_id), (eos, eos_id)])
+    both = tmp_path / "both.json"
+    tok.save(str(both))
+    p, docs = run("both", "--add-special-tokens", tokenizer=both)
+    assert "--append-eod=false" in p.stderr
+    assert docs == [[bos_id] + ids + [eos_id, eos_id] for ids in plain if ids]
+    # a post_processor that adds nothing: a warning, and the same documents as without the flag
+    p, docs = run("bl", "--add-special-tokens", tokenizer=tok_path)
+    assert "adds no tokens" in p.stderr
+    assert docs == expected(hf, texts)

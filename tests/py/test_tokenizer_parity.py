@@ -5,7 +5,9 @@ and without add_prefix_space, a Llama-3 Split regex with ignore_merges, and
 the older "a b" merges encoding) are loaded by agpt and give the same ids on
 a multilingual text set and on a sweep over Unicode code points.
 (2) a tokenizer.json trained and saved by agpt loads in `tokenizers` and
-gives the same ids and the same decoded text.
+gives the same ids and the same decoded text, and with add_special_tokens
+the same BOS in front (test_tokenizer_special.py covers the other
+post-processors).
 (3) agpt alone: encode/decode round trip on invalid UTF-8 and random bytes.
 """
 import json
@@ -97,10 +99,10 @@ def hf_train(path, kind, lines):
     return Tokenizer.from_file(str(path))
 
 
-def agpt_encode(run_agpt, tok_path, texts, tmp_path):
+def agpt_encode(run_agpt, tok_path, texts, tmp_path, *flags):
     f = tmp_path / "texts.jsonl"
     f.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    out = run_agpt("tokenizer", "encode", "--tokenizer", tok_path, "--input", f).stdout
+    out = run_agpt("tokenizer", "encode", "--tokenizer", tok_path, "--input", f, *flags).stdout
     lines = out.split("\n")
     assert lines[-1] == ""
     lines = lines[:-1]
@@ -166,6 +168,11 @@ def test_agpt_trained_loads_in_hf(pattern, lines, run_agpt, tmp_path):
     # decoding agrees too (special tokens kept as text by both)
     for t, ids in zip(texts, ours):
         assert hf.decode(ids, skip_special_tokens=False) == t
+    # a BOS among the special tokens gives the file Llama-3's post_processor: BOS first under
+    # add_special_tokens (the library's default), in `tokenizers` and in agpt alike
+    with_bos = agpt_encode(run_agpt, path, texts[:20], tmp_path, "--add-special-tokens")
+    for t, ids, b in zip(texts, ours, with_bos):
+        assert hf.encode(t).ids == [997] + ids == b
     info = run_agpt("tokenizer", "info", "--tokenizer", path).stdout
     assert "bos          997 <|begin_of_text|>" in info
     assert "eos          998 <|end_of_text|>" in info
