@@ -242,3 +242,19 @@ def test_cache_errors_name_the_path(tmp_path, dump_bin):
     p = subprocess.run([dump_bin, str(tmp_path), "--data-path", str(tmp_path / "a"), "--num-samples", "10",
                         "--cache", str(blocker / "sub")], capture_output=True, text=True)
     assert p.returncode != 0 and "not_a_dir" in p.stderr, p.stderr
+
+
+def test_cli_data_cache_path(tmp_path, run_agpt):
+    """`agpt data sample --index-mode megatron --data-cache-path` writes the
+    cache once and serves the same samples from it."""
+    for i, nd in enumerate([60, 45]):
+        make_corpus(tmp_path / f"k{i}", nd, 400 + i)
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"1.0 {tmp_path / 'k0'} prose\n3.0 {tmp_path / 'k1'} code\n")
+    args = ["data", "sample", "--data-file-list", lst, "--seq-length", 8, "--num-samples", 200, "--index", 3,
+            "--count", 40, "--index-mode", "megatron"]
+    plain = run_agpt(*args)
+    first = run_agpt(*args, "--data-cache-path", tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.agix"))) == 1
+    second = run_agpt(*args, "--data-cache-path", tmp_path / "c")
+    assert plain.stdout == first.stdout == second.stdout
