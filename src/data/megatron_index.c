@@ -37,14 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#if defined(__AVX__)
-#include <immintrin.h>
-#endif
 
 #include "core/file.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "data/megatron_cache.h"
+#include "data/greedy_blend.h"
 #include "data/megatron_file.h"
 #include "data/mt19937.h"
 #include "data/split.h"
@@ -126,53 +124,6 @@ static uint64_t megatron_count(uint64_t val, double weight) {
 
 /* ---------- blending ---------- */
 
-#define BLEND_DELTA 1e-2
-#define BLEND_THETA 0.35
-
-typedef struct {
-  uint64_t step;
-  uint64_t count; /* the dataset's count when pushed; stale entries are re-keyed on pop */
-  int d;
-} heap_ent;
-
-static void heap_push(heap_ent *h, int *n, heap_ent e) {
-  int i = (*n)++;
-  while (i > 0) {
-    int p = (i - 1) / 2;
-    if (h[p].step <= e.step) break;
-    h[i] = h[p];
-    i = p;
-  }
-  h[i] = e;
-}
-
-static heap_ent heap_pop(heap_ent *h, int *n) {
-  heap_ent top = h[0], last = h[--(*n)];
-  int i = 0;
-  for (;;) {
-    int c = 2 * i + 1;
-    if (c >= *n) break;
-    if (c + 1 < *n && h[c + 1].step < h[c].step) c++;
-    if (h[c].step >= last.step) break;
-    h[i] = h[c];
-    i = c;
-  }
-  if (*n > 0) h[i] = last;
-  return top;
-}
-
-static inline void blend_store(mt_blend *m, uint64_t i, int d, uint64_t s) {
-  switch (m->di_bytes) {
-    case 1: ((uint8_t *)m->di)[i] = (uint8_t)d; break;
-    case 2: ((uint16_t *)m->di)[i] = (uint16_t)d; break;
-    default: ((int32_t *)m->di)[i] = d; break;
-  }
-  if (m->si_bytes == 4)
-    ((uint32_t *)m->si)[i] = (uint32_t)s;
-  else
-    ((uint64_t *)m->si)[i] = s;
-}
-
 static inline void blend_load(const mt_blend *m, uint64_t i, int *d, uint64_t *s) {
   switch (m->di_bytes) {
     case 1: *d = ((const uint8_t *)m->di)[i]; break;
@@ -182,150 +133,20 @@ static inline void blend_load(const mt_blend *m, uint64_t i, int *d, uint64_t *s
   *s = m->si_bytes == 4 ? ((const uint32_t *)m->si)[i] : ((const uint64_t *)m->si)[i];
 }
 
-/* Step from which dataset d (count c, weight w) may reach deficit
- * BLEND_THETA again: before it, w*n - c < BLEND_THETA - BLEND_DELTA in exact
- * arithmetic (two steps of margin cover the rounding of the division). */
-static uint64_t blend_wake_step(double w, uint64_t c) {
-  double t = ((double)c + BLEND_THETA - BLEND_DELTA) / w;
-  if (!(t > 2.0)) return 0;
-  if (t > 1.8e19) return UINT64_MAX;
-  return (uint64_t)t - 2;
-}
-
-/* ev[k] = aw[k] * x - ac[k] for k < n, returning their maximum. The vector
- * path multiplies and subtracts separately, so each lane rounds exactly as
- * the scalar expression does; only the order of the max changes, which
- * cannot change its value. */
-static double blend_deficits(const double *aw, const double *ac, double *ev, int n, double x) {
-  double top = -INFINITY;
-  int k = 0;
-#if defined(__AVX__)
-  __m256d vx = _mm256_set1_pd(x), vt = _mm256_set1_pd(-INFINITY);
-  for (; k + 4 <= n; k += 4) {
-    __m256d e = _mm256_sub_pd(_mm256_mul_pd(_mm256_loadu_pd(aw + k), vx), _mm256_loadu_pd(ac + k));
-    _mm256_storeu_pd(ev + k, e);
-    vt = _mm256_max_pd(vt, e);
-  }
-  double lanes[4];
-  _mm256_storeu_pd(lanes, vt);
-  for (int j = 0; j < 4; j++) top = lanes[j] > top ? lanes[j] : top;
-#endif
-  for (; k < n; k++) {
-    double e = aw[k] * x - ac[k];
-    ev[k] = e;
-    top = e > top ? e : top;
-  }
-  return top;
-}
-
-/* helpers.build_blending_indices over weights w (n_datasets), exactly.
- * Runs on any thread; records allocation failure in m. */
+/* helpers.build_blending_indices over weights w (n_datasets), exactly
+ * (greedy_blend.h). Runs on any thread; records allocation failure in m,
+ * whose shape blend_shape set. */
 static void blend_build(const double *w, int nd, uint64_t size, mt_blend *m) {
-  memset(m, 0, sizeof *m);
-  m->size = size;
-  m->n_datasets = nd;
-  m->di_bytes = nd <= 256 ? 1 : (nd <= 65536 ? 2 : 4);
-  m->si_bytes = size <= UINT32_MAX ? 4 : 8;
   size_t bytes = (size_t)size * (size_t)(m->di_bytes + m->si_bytes);
   m->owned = 1;
   m->di = malloc(size ? (size_t)size * (size_t)m->di_bytes : 1);
   m->si = malloc(size ? (size_t)size * (size_t)m->si_bytes : 1);
   m->counts = calloc((size_t)nd, sizeof *m->counts);
-  /* The active datasets, struct of arrays so the deficit loop vectorizes:
-   * weight, count (as double; exact below 2^53), id, and the deficits. */
-  double *aw = malloc((size_t)nd * sizeof *aw), *ac = malloc((size_t)nd * sizeof *ac);
-  double *ev = malloc((size_t)nd * sizeof *ev);
-  int *aid = malloc((size_t)nd * sizeof *aid);
-  heap_ent *heap = malloc((size_t)nd * sizeof *heap);
-  if (!m->di || !m->si || !m->counts || !aw || !ac || !ev || !aid || !heap) {
+  if (!m->di || !m->si || !m->counts ||
+      agpt_greedy_blend(w, nd, size, m->di, m->di_bytes, m->si, m->si_bytes, m->counts) != AGPT_OK) {
     m->failed = 1;
     m->failed_bytes = bytes;
-    free(aw), free(ac), free(ev), free(aid), free(heap);
-    return;
   }
-  uint64_t *cnt = m->counts;
-  int n_active = nd, n_heap = 0;
-  for (int d = 0; d < nd; d++) {
-    aw[d] = w[d];
-    ac[d] = 0;
-    aid[d] = d;
-  }
-  /* The pruning needs weights summing to 1 (as Megatron's normalized ones
-   * do): the deficits sum to n * (wsum - 1), which must stay far above
-   * -DELTA. Otherwise everything is compared, exactly as written. Zero
-   * weights are never pruned. */
-  double wsum = 0;
-  for (int d = 0; d < nd; d++) wsum += w[d];
-  int prune = (double)size * fabs(wsum - 1.0) < BLEND_DELTA / 16 && size < ((uint64_t)1 << 40);
-
-  uint64_t full_scans = 0, active_sum = 0;
-  for (uint64_t n = 0; n < size; n++) {
-    while (n_heap > 0 && heap[0].step <= n) {
-      heap_ent h = heap_pop(heap, &n_heap);
-      int d = h.d;
-      if (h.count != cnt[d]) { /* picked by a full scan since: re-key */
-        uint64_t wake = blend_wake_step(w[d], cnt[d]);
-        if (wake > n) {
-          heap_push(heap, &n_heap, (heap_ent){wake, cnt[d], d});
-          continue;
-        }
-      }
-      aw[n_active] = w[d];
-      ac[n_active] = (double)cnt[d];
-      aid[n_active++] = d;
-    }
-    double x = n > 1 ? (double)n : 1.0;
-    /* Megatron's expression, w * x - count, rounded twice: this file is
-     * built as ISO C (-std=c11), where GCC does not contract it to an FMA. */
-    double top = blend_deficits(aw, ac, ev, n_active, x);
-    active_sum += (uint64_t)n_active;
-    int best = -1, slot = -1, k = 0;
-    if (!prune || top >= BLEND_THETA - BLEND_DELTA / 2) {
-      /* Every waiting dataset is below BLEND_THETA - BLEND_DELTA / 2 (I: the
-       * wake rule), so the top is among the active ones. */
-#if defined(__AVX__)
-      __m256d vt = _mm256_set1_pd(top);
-      for (; k + 4 <= n_active; k += 4) {
-        int hit = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(ev + k), vt, _CMP_EQ_OQ));
-        for (; hit; hit &= hit - 1) {
-          int j = k + __builtin_ctz((unsigned)hit);
-          if (best < 0 || aid[j] < best) best = aid[j], slot = j;
-        }
-      }
-#endif
-      for (; k < n_active; k++)
-        if (ev[k] == top && (best < 0 || aid[k] < best)) best = aid[k], slot = k;
-    } else {
-      /* Rare: the top is low, so compare everything as Megatron does. */
-      full_scans++;
-      double be = 0;
-      for (int d = 0; d < nd; d++) {
-        double e = w[d] * x - (double)cnt[d];
-        if (best < 0 || e > be) best = d, be = e;
-      }
-      for (k = 0; k < n_active; k++)
-        if (aid[k] == best) slot = k;
-    }
-    AGPT_ASSERT(best >= 0);
-    blend_store(m, n, best, cnt[best]);
-    cnt[best]++;
-    if (slot < 0) continue; /* a waiting dataset: its heap entry is now stale */
-    ac[slot] += 1.0;
-    if (prune && w[best] > 0) {
-      uint64_t wake = blend_wake_step(w[best], cnt[best]);
-      if (wake > n + 1) {
-        n_active--;
-        aw[slot] = aw[n_active];
-        ac[slot] = ac[n_active];
-        aid[slot] = aid[n_active];
-        heap_push(heap, &n_heap, (heap_ent){wake, cnt[best], best});
-      }
-    }
-  }
-  if (getenv("AGPT_MEGATRON_DEBUG"))
-    fprintf(stderr, "blend: %d datasets, %llu samples, %llu full scans, %.1f active on average\n", nd,
-            (unsigned long long)size, (unsigned long long)full_scans, size ? (double)active_sum / (double)size : 0.0);
-  free(aw), free(ac), free(ev), free(aid), free(heap);
 }
 
 static void blend_free(mt_blend *m) {
