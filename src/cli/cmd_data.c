@@ -22,7 +22,7 @@
 typedef struct {
   const char *file_list, *split, *subset, *mode, *cache;
   agpt_strlist data_path;
-  int seq_len;
+  int seq_len, blend_in, shuffle_in;
   int64_t num_samples, seed, index, count;
 } data_flags;
 
@@ -166,6 +166,8 @@ int agpt_cmd_data(int argc, char **argv) {
       {"index-mode", AGPT_FLAG_STR, &f.mode, "fast", "fast (arithmetic, no index) or megatron (Megatron's arrays)",
        NULL},
       {"data-cache-path", AGPT_FLAG_STR, &f.cache, NULL, "where the megatron mode may cache its arrays", NULL},
+      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &f.blend_in, NULL, "megatron mode: blend a corpus's files by their sample counts", NULL},
+      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &f.shuffle_in, NULL, "megatron mode: shuffle each corpus's samples", NULL},
       {"index", AGPT_FLAG_I64, &f.index, "0", "sample: first sample to show", NULL},
       {"count", AGPT_FLAG_I64, &f.count, "1", "sample: how many samples to show", NULL},
   };
@@ -192,7 +194,8 @@ int agpt_cmd_data(int argc, char **argv) {
   }
   int rc = 2;
   agpt_index_opts o = {.split = f.split, .seq_len = f.seq_len, .num_samples = (uint64_t)f.num_samples,
-                       .seed = (uint64_t)f.seed, .cache_dir = f.cache};
+                       .seed = (uint64_t)f.seed, .cache_dir = f.cache, .blend_sample_in_corpus = f.blend_in,
+                       .shuffle_sample_in_corpus = f.shuffle_in};
   if (!strcmp(f.mode, "fast"))
     o.mode = AGPT_INDEX_FAST;
   else if (!strcmp(f.mode, "megatron"))

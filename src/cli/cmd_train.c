@@ -98,6 +98,8 @@ int agpt_cmd_train(int argc, char **argv) {
       {"split", AGPT_FLAG_STR, &a.split, "969,30,1", "train,valid,test ratios over documents", NULL},
       {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", "index-mode"},
       {"data-cache-path", AGPT_FLAG_STR, &a.data_cache_path, NULL, "where megatron-mode indices are cached", NULL},
+      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &a.blend_sample_in_corpus, NULL, "megatron mode: blend a corpus's files by their sample counts (AuroraGPT)", NULL},
+      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &a.shuffle_sample_in_corpus, NULL, "megatron mode: shuffle each corpus's samples (AuroraGPT)", NULL},
       {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL},
       {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL},
       {"save-interval", AGPT_FLAG_I64, &a.save_interval, "0", "save every N steps (0: only at the end)", NULL},

@@ -151,7 +151,9 @@ agpt_status agpt_loader_open(const agpt_loader_config *cfg, agpt_loader **out) {
                          .seq_len = cfg->seq_len,
                          .num_samples = cfg->num_samples,
                          .seed = cfg->seed,
-                         .cache_dir = ld->cfg.cache_dir};
+                         .cache_dir = ld->cfg.cache_dir,
+                         .blend_sample_in_corpus = ld->cfg.blend_sample_in_corpus,
+                         .shuffle_sample_in_corpus = ld->cfg.shuffle_sample_in_corpus};
     st = agpt_sample_index_build(&ld->blend, &o, &ld->ix);
   }
   if (st != AGPT_OK) {
@@ -273,7 +275,9 @@ agpt_status agpt_loader_split_index(const agpt_loader *ld, int split_index, uint
                        .seq_len = ld->cfg.seq_len,
                        .num_samples = num_samples,
                        .seed = ld->cfg.seed,
-                       .cache_dir = ld->cfg.cache_dir};
+                       .cache_dir = ld->cfg.cache_dir,
+                       .blend_sample_in_corpus = ld->cfg.blend_sample_in_corpus,
+                       .shuffle_sample_in_corpus = ld->cfg.shuffle_sample_in_corpus};
   return agpt_sample_index_build(&ld->blend, &o, out);
 }
 

@@ -37,6 +37,7 @@ typedef struct {
   uint64_t seed;
   int prefetch;               /* micro-batches read ahead; 0: 4 */
   const char *cache_dir;      /* --data-cache-path (megatron mode), or NULL */
+  int blend_sample_in_corpus, shuffle_sample_in_corpus; /* megatron mode options of the same names */
   uint64_t consumed_samples;  /* start here (resume) */
 } agpt_loader_config;
 

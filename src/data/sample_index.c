@@ -30,7 +30,10 @@ agpt_status agpt_sample_index_build(const agpt_blend *b, const agpt_index_opts *
     ix->size = agpt_fast_index_num_samples(ix->fast);
     break;
   case AGPT_INDEX_MEGATRON:
-    if (agpt_megatron_index_build(b, o, &ix->megatron) != AGPT_OK) {
+    if (agpt_megatron_index_build_ex(b, o,
+                                     &(agpt_megatron_opts){.blend_sample_in_corpus = o->blend_sample_in_corpus,
+                                                           .shuffle_sample_in_corpus = o->shuffle_sample_in_corpus},
+                                     &ix->megatron) != AGPT_OK) {
       free(ix);
       return AGPT_ERR;
     }

@@ -24,6 +24,8 @@ typedef struct {
   uint64_t num_samples; /* samples the run will draw from this split */
   uint64_t seed;
   const char *cache_dir; /* megatron mode: where built arrays may be cached (NULL: none) */
+  int blend_sample_in_corpus;   /* megatron mode, data-file-list: blend a corpus's files by their sample counts */
+  int shuffle_sample_in_corpus; /* megatron mode, data-file-list: shuffle each corpus's samples */
   int threads;           /* building threads (0: OpenMP default) */
 } agpt_index_opts;
 

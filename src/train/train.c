@@ -213,6 +213,8 @@ static agpt_status open_loader(trainer *t) {
   lc.num_samples = (uint64_t)a->train_iters * (uint64_t)a->global_batch;
   lc.seed = a->seed;
   lc.cache_dir = a->data_cache_path;
+  lc.blend_sample_in_corpus = a->blend_sample_in_corpus;
+  lc.shuffle_sample_in_corpus = a->shuffle_sample_in_corpus;
   lc.consumed_samples = t->consumed;
   return agpt_loader_open(&lc, &t->loader);
 }

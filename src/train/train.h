@@ -43,6 +43,7 @@ typedef struct {
   const char *split;
   const char *index_mode;
   const char *data_cache_path;
+  int blend_sample_in_corpus, shuffle_sample_in_corpus;
   /* checkpoints and logs */
   const char *save, *load;
   int64_t save_interval, exit_interval;

@@ -258,3 +258,9 @@ def test_cli_data_cache_path(tmp_path, run_agpt):
     assert len(list((tmp_path / "c").glob("*.agix"))) == 1
     second = run_agpt(*args, "--data-cache-path", tmp_path / "c")
     assert plain.stdout == first.stdout == second.stdout
+    flags = ["--blend-sample-in-corpus", "--shuffle-sample-in-corpus"]
+    shuffled = run_agpt(*args, *flags)
+    assert shuffled.stdout != plain.stdout
+    assert run_agpt(*args, *flags, "--data-cache-path", tmp_path / "c").stdout == shuffled.stdout
+    assert run_agpt(*args, *flags, "--data-cache-path", tmp_path / "c").stdout == shuffled.stdout
+    assert len(list((tmp_path / "c").glob("*.agix"))) == 2
