@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigmem.h"
 #include "data/mt19937.h"
 
 void agpt_mt_scratch_free(agpt_mt_scratch *s) {
-  free(s->doc);
-  free(s->rows);
-  free(s->shuf);
+  agpt_big_free(s->rows);
+  agpt_big_free(s->shuf);
+  agpt_big_free(s->pair);
   memset(s, 0, sizeof *s);
 }
 
@@ -72,36 +73,40 @@ agpt_status agpt_mt_file_plan(const char *prefix, int seq_len, agpt_mt_file *f) 
 
 static size_t grow(void **p, size_t *cap, size_t bytes) {
   if (*cap >= bytes) return 0;
-  free(*p);
-  *p = malloc(bytes ? bytes : 1);
+  agpt_big_free(*p);
+  *p = agpt_big_alloc(bytes);
   *cap = *p ? bytes : 0;
   return *p ? 0 : bytes;
 }
 
 /* Rows of the sample index (I2): one pass over doc_idx positions, emitting
- * a row whenever the next multiple of seq_len falls in the document. The
- * sizes are gathered a block at a time first: those loads are random (the
- * documents are shuffled) but independent, and a loop without the emit
- * branch lets them all be in flight at once. */
-#define ROWS_BLOCK 2048
-static void sample_rows(const agpt_i32_unaligned *sizes, const int32_t *doc, uint64_t n_doc, uint64_t S, uint64_t n_rows,
-                        uint32_t *rows) {
-  uint32_t g[ROWS_BLOCK];
+ * a row whenever the next multiple of seq_len falls in the document. Each
+ * position holds (size << 32 | document), shuffled together, so the sizes
+ * are read in order: gathering them after the shuffle would be one random
+ * load per position, which at 10^9 positions costs more than the wider
+ * swaps do. */
+static void sample_rows(const uint64_t *pair, uint64_t n_doc, uint64_t S, uint64_t n_rows, uint32_t *rows) {
   uint64_t r = 0, next = 0, c = 0; /* next row, its token, tokens before position p */
-  for (uint64_t p0 = 0; p0 < n_doc && r < n_rows; p0 += ROWS_BLOCK) {
-    uint64_t m = n_doc - p0 < ROWS_BLOCK ? n_doc - p0 : ROWS_BLOCK;
-    const int32_t *d = doc + p0;
-    for (uint64_t j = 0; j < m; j++) g[j] = (uint32_t)sizes[d[j]];
-    for (uint64_t j = 0; j < m && r < n_rows; j++) {
-      uint64_t end = c + g[j];
-      while (next < end && r < n_rows) {
-        rows[2 * r] = (uint32_t)(p0 + j);
-        rows[2 * r + 1] = (uint32_t)(next - c);
-        r++;
-        next += S;
-      }
-      c = end;
+  /* The common case, a document holding at most one row start, runs
+   * without a data-dependent branch: the row is written at r whether it is
+   * due or not (a write that is not due is overwritten by the next one),
+   * and r advances by the comparison. */
+  for (uint64_t p = 0; p < n_doc; p++) {
+    uint64_t end = c + (pair[p] >> 32);
+    rows[2 * r] = (uint32_t)p;
+    rows[2 * r + 1] = (uint32_t)(next - c);
+    uint64_t due = next < end;
+    r += due;
+    next += due * S;
+    if (__builtin_expect(r == n_rows, 0)) break;
+    while (next < end) { /* a document longer than seq_len */
+      rows[2 * r] = (uint32_t)p;
+      rows[2 * r + 1] = (uint32_t)(next - c);
+      next += S;
+      if (++r == n_rows) break;
     }
+    if (r == n_rows) break;
+    c = end;
   }
   AGPT_ASSERT(r == n_rows);
 }
@@ -109,28 +114,36 @@ static void sample_rows(const agpt_i32_unaligned *sizes, const int32_t *doc, uin
 size_t agpt_mt_file_arrays(const agpt_indexed *ds, int seq_len, uint32_t seed, const agpt_mt_file *f,
                            agpt_mt_scratch *s) {
   size_t bad;
-  if ((bad = grow((void **)&s->doc, &s->doc_cap, (size_t)f->n_doc_idx * sizeof *s->doc))) return bad;
+  if ((bad = grow((void **)&s->pair, &s->pair_cap, (size_t)f->n_doc_idx * sizeof *s->pair))) return bad;
   if ((bad = grow((void **)&s->rows, &s->rows_cap, (size_t)(f->n_shuffle + 1) * 2 * sizeof *s->rows))) return bad;
   if ((bad = grow((void **)&s->shuf, &s->shuf_cap, (size_t)f->n_shuffle * sizeof *s->shuf))) return bad;
   uint64_t nd = f->doc_end - f->doc_begin;
-  int32_t *doc = s->doc;
-  for (uint64_t k = 0; k < nd; k++) doc[k] = (int32_t)(f->doc_begin + k);
-  for (int e = 1; e < f->num_epochs; e++) memcpy(doc + (uint64_t)e * nd, doc, (size_t)nd * sizeof *doc);
+  uint64_t *pair = s->pair;
+  for (uint64_t k = 0; k < nd; k++)
+    pair[k] = (uint64_t)(uint32_t)ds->sizes[f->doc_begin + k] << 32 | (uint32_t)(f->doc_begin + k);
+  for (int e = 1; e < f->num_epochs; e++) memcpy(pair + (uint64_t)e * nd, pair, (size_t)nd * sizeof *pair);
+  /* numpy's shuffle draws depend on the length alone, so shuffling the
+   * pairs permutes the documents exactly as shuffling doc_idx would. */
   agpt_mt19937 rng;
   agpt_mt19937_seed(&rng, seed);
   if (!f->separate_last_epoch) {
-    agpt_mt19937_shuffle_i32(&rng, doc, f->n_doc_idx);
+    agpt_mt19937_shuffle_i64(&rng, (int64_t *)pair, f->n_doc_idx);
   } else {
-    agpt_mt19937_shuffle_i32(&rng, doc, f->n_head);
-    agpt_mt19937_shuffle_i32(&rng, doc + f->n_head, nd);
+    agpt_mt19937_shuffle_i64(&rng, (int64_t *)pair, f->n_head);
+    agpt_mt19937_shuffle_i64(&rng, (int64_t *)pair + f->n_head, nd);
   }
-  sample_rows(ds->sizes, doc, f->n_doc_idx, (uint64_t)seq_len, f->n_shuffle + 1, s->rows);
+  sample_rows(pair, f->n_doc_idx, (uint64_t)seq_len, f->n_shuffle + 1, s->rows);
   uint32_t *a = s->shuf;
   uint64_t n = f->n_shuffle, first = f->samples_first;
   for (uint64_t i = 0; i < n; i++) a[i] = (uint32_t)i;
   agpt_mt19937_shuffle_u32(&rng, a, first);
   if (first < n) agpt_mt19937_shuffle_u32(&rng, a + first, n - first);
   return 0;
+}
+
+void agpt_mt_file_docs(const agpt_mt_scratch *s, uint64_t from, uint64_t n, int32_t *out) {
+  const uint64_t *pair = s->pair + from;
+  for (uint64_t p = 0; p < n; p++) out[p] = (int32_t)(uint32_t)pair[p];
 }
 
 /* A drawn sample k of the separate last epoch (k >= samples_first) is
@@ -148,16 +161,15 @@ uint64_t agpt_mt_file_served_docs(const agpt_mt_file *f, const agpt_mt_scratch *
   return n;
 }
 
-void agpt_mt_file_compose(const agpt_mt_file *f, const agpt_mt_scratch *s, int32_t *docs, uint32_t *samp) {
-  memcpy(docs, s->doc, (size_t)f->n_head * sizeof *docs);
-  uint64_t at = f->n_head;
+void agpt_mt_file_compose(const agpt_mt_file *f, const agpt_mt_scratch *s, int32_t *runs, uint32_t *samp) {
+  uint64_t at = 0;
   for (uint64_t j = 0; j < f->n_serve; j++) {
     uint64_t k = s->shuf[j];
     uint32_t pos = s->rows[2 * k], off = s->rows[2 * k + 1];
     if (served_from_run(f, k)) {
       uint64_t len = (uint64_t)s->rows[2 * k + 2] - pos + 1;
-      memcpy(docs + at, s->doc + pos, (size_t)len * sizeof *docs);
-      pos = (uint32_t)at;
+      agpt_mt_file_docs(s, pos, len, runs + at);
+      pos = (uint32_t)(f->n_head + at);
       at += len;
     }
     samp[2 * j] = pos;

@@ -50,10 +50,10 @@ typedef struct {
 /* Per-thread scratch, grown on demand and reused from file to file so a
  * build touches fresh pages only for what it keeps. */
 typedef struct {
-  int32_t *doc;   /* (n_doc_idx) */
   uint32_t *rows; /* (n_shuffle + 1, 2) */
   uint32_t *shuf; /* (n_shuffle) */
-  size_t doc_cap, rows_cap, shuf_cap;
+  uint64_t *pair; /* (n_doc_idx) size << 32 | document, shuffled */
+  size_t rows_cap, shuf_cap, pair_cap;
 } agpt_mt_scratch;
 
 void agpt_mt_scratch_free(agpt_mt_scratch *s);
@@ -63,17 +63,22 @@ void agpt_mt_scratch_free(agpt_mt_scratch *s);
  * is set to num_samples; the caller may widen it (to at most n_shuffle). */
 agpt_status agpt_mt_file_plan(const char *prefix, int seq_len, agpt_mt_file *f);
 
-/* Megatron's doc_idx, sample_idx and shuffle_idx of f into s, drawing from
- * numpy's RandomState(seed) in Megatron's order. Returns 0, or the bytes
- * of a failed allocation (callable from any thread; records no message). */
+/* Megatron's doc_idx (as the low halves of s->pair), sample_idx and
+ * shuffle_idx of f into s, drawing from numpy's RandomState(seed) in
+ * Megatron's order. Returns 0, or the bytes of a failed allocation
+ * (callable from any thread; records no message). */
 size_t agpt_mt_file_arrays(const agpt_indexed *ds, int seq_len, uint32_t seed, const agpt_mt_file *f,
                            agpt_mt_scratch *s);
+
+/* doc_idx[from .. from + n) into out. */
+void agpt_mt_file_docs(const agpt_mt_scratch *s, uint64_t from, uint64_t n, int32_t *out);
 
 /* Length of the served docs array, from the arrays in s. */
 uint64_t agpt_mt_file_served_docs(const agpt_mt_file *f, const agpt_mt_scratch *s);
 
-/* Writes the served arrays: docs (agpt_mt_file_served_docs entries) and
- * samp (2 * n_serve entries). */
-void agpt_mt_file_compose(const agpt_mt_file *f, const agpt_mt_scratch *s, int32_t *docs, uint32_t *samp);
+/* The served arrays: docs is doc_idx[0..n_head) (agpt_mt_file_docs)
+ * followed by the runs this writes (agpt_mt_file_served_docs - n_head
+ * entries); samp gets 2 * n_serve entries. */
+void agpt_mt_file_compose(const agpt_mt_file *f, const agpt_mt_scratch *s, int32_t *runs, uint32_t *samp);
 
 #endif

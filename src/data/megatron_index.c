@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/bigmem.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -82,7 +83,7 @@ struct agpt_megatron_index {
   uint64_t size;
   agpt_mt_file *files; /* (b->n_files) */
   int n_files;
-  void **file_mem;     /* (2 * n_files) malloc'd served arrays when not mapped */
+  void **file_mem;     /* (2 * n_files) served arrays (agpt_big_alloc) when not mapped */
   mt_corpus *corpora;  /* CORPUS layout, sorted by name */
   int n_corpora;
   int has_top;
@@ -139,8 +140,8 @@ static inline void blend_load(const mt_blend *m, uint64_t i, int *d, uint64_t *s
 static void blend_build(const double *w, int nd, uint64_t size, mt_blend *m) {
   size_t bytes = (size_t)size * (size_t)(m->di_bytes + m->si_bytes);
   m->owned = 1;
-  m->di = malloc(size ? (size_t)size * (size_t)m->di_bytes : 1);
-  m->si = malloc(size ? (size_t)size * (size_t)m->si_bytes : 1);
+  m->di = agpt_big_alloc((size_t)size * (size_t)m->di_bytes);
+  m->si = agpt_big_alloc((size_t)size * (size_t)m->si_bytes);
   m->counts = calloc((size_t)nd, sizeof *m->counts);
   if (!m->di || !m->si || !m->counts ||
       agpt_greedy_blend(w, nd, size, m->di, m->di_bytes, m->si, m->si_bytes, m->counts) != AGPT_OK) {
@@ -151,8 +152,8 @@ static void blend_build(const double *w, int nd, uint64_t size, mt_blend *m) {
 
 static void blend_free(mt_blend *m) {
   if (m->owned) {
-    free(m->di);
-    free(m->si);
+    agpt_big_free(m->di);
+    agpt_big_free(m->si);
   }
   free(m->counts);
   memset(m, 0, sizeof *m);
@@ -286,7 +287,7 @@ static uint64_t table_len(const agpt_megatron_index *ix) {
 
 typedef struct {
   agpt_mt_scratch s;
-  int32_t *docs; /* cache mode: served arrays before they are written */
+  int32_t *docs; /* cache mode: a file's served arrays before they are written */
   uint32_t *samp;
   size_t docs_cap, samp_cap;
 } mt_thread;
@@ -298,8 +299,8 @@ typedef struct {
 
 static size_t grow_buf(void **p, size_t *cap, size_t bytes) {
   if (*cap >= bytes) return 0;
-  free(*p);
-  *p = malloc(bytes ? bytes : 1);
+  agpt_big_free(*p);
+  *p = agpt_big_alloc(bytes);
   *cap = *p ? bytes : 0;
   return *p ? 0 : bytes;
 }
@@ -320,39 +321,35 @@ static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cach
     return;
   }
   size_t db = (size_t)n_docs * sizeof(int32_t), sb = (size_t)f->n_serve * 2 * sizeof(uint32_t);
-  int32_t *docs;
-  uint32_t *samp;
+  f->n_docs = n_docs;
   if (!w) {
-    docs = malloc(db ? db : 1);
-    samp = malloc(sb ? sb : 1);
+    int32_t *docs = agpt_big_alloc(db);
+    uint32_t *samp = agpt_big_alloc(sb);
     ix->file_mem[2 * i] = docs;
     ix->file_mem[2 * i + 1] = samp;
     if (!docs || !samp) {
       *fail = (mt_fail){1, db + sb};
       return;
     }
-  } else {
-    if ((bad = grow_buf((void **)&t->docs, &t->docs_cap, db)) || (bad = grow_buf((void **)&t->samp, &t->samp_cap, sb))) {
-      *fail = (mt_fail){1, bad};
-      return;
-    }
-    docs = t->docs;
-    samp = t->samp;
-  }
-  agpt_mt_file_compose(f, &t->s, docs, samp);
-  f->n_docs = n_docs;
-  if (!w) {
+    agpt_mt_file_docs(&t->s, 0, f->n_head, docs);
+    agpt_mt_file_compose(f, &t->s, docs + f->n_head, samp);
     f->docs = docs;
     f->samp = samp;
     return;
   }
+  if ((bad = grow_buf((void **)&t->docs, &t->docs_cap, db)) || (bad = grow_buf((void **)&t->samp, &t->samp_cap, sb))) {
+    *fail = (mt_fail){1, bad};
+    return;
+  }
+  agpt_mt_file_docs(&t->s, 0, f->n_head, t->docs);
+  agpt_mt_file_compose(f, &t->s, t->docs + f->n_head, t->samp);
   uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)i;
   tab[0] = agpt_mt_cache_reserve(w, db);
   tab[1] = n_docs;
   tab[2] = agpt_mt_cache_reserve(w, sb);
   tab[3] = f->n_serve;
-  int e = agpt_mt_cache_write(w, tab[0], docs, db);
-  if (!e) e = agpt_mt_cache_write(w, tab[2], samp, sb);
+  int e = agpt_mt_cache_write(w, tab[0], t->docs, db);
+  if (!e) e = agpt_mt_cache_write(w, tab[2], t->samp, sb);
   if (e) *fail = (mt_fail){2, (uint64_t)e};
 }
 
@@ -383,8 +380,8 @@ static int blend_attach(mt_blend *m, const agpt_mmap *map, const uint64_t *tab) 
   for (int k = 0; k < 3; k++)
     if (tab[k] == 0 || tab[k] > map->size || need[k] > map->size - tab[k]) return 0;
   if (m->owned) {
-    free(m->di);
-    free(m->si);
+    agpt_big_free(m->di);
+    agpt_big_free(m->si);
   }
   m->owned = 0;
   m->di = (void *)((const char *)map->data + tab[0]);
@@ -406,8 +403,8 @@ static agpt_status attach_cache(agpt_megatron_index *ix, const char *path, const
     if (tab[3] != f->n_serve || tab[0] == 0 || tab[2] == 0 || tab[0] > map->size || db > map->size - tab[0] ||
         tab[2] > map->size || sb > map->size - tab[2])
       return agpt_fail("%s: the cache's table does not fit file %d (delete the cache file)", path, i);
-    free(ix->file_mem[2 * i]);
-    free(ix->file_mem[2 * i + 1]);
+    agpt_big_free(ix->file_mem[2 * i]);
+    agpt_big_free(ix->file_mem[2 * i + 1]);
     ix->file_mem[2 * i] = ix->file_mem[2 * i + 1] = NULL;
     f->docs = (const int32_t *)((const char *)map->data + tab[0]);
     f->n_docs = tab[1];
@@ -507,8 +504,8 @@ static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opt
   }
   for (int t = 0; t < nthreads; t++) {
     agpt_mt_scratch_free(&th[t].s);
-    free(th[t].docs);
-    free(th[t].samp);
+    agpt_big_free(th[t].docs);
+    agpt_big_free(th[t].samp);
   }
   free(th);
   free(order);
@@ -714,7 +711,7 @@ done:
 
 void agpt_megatron_index_free(agpt_megatron_index *ix) {
   if (!ix) return;
-  for (int i = 0; i < 2 * ix->n_files; i++) free(ix->file_mem[i]);
+  for (int i = 0; i < 2 * ix->n_files; i++) agpt_big_free(ix->file_mem[i]);
   free(ix->file_mem);
   free(ix->files);
   for (int c = 0; c < ix->n_corpora; c++) {
@@ -822,7 +819,13 @@ agpt_status agpt_megatron_index_file_arrays(const agpt_megatron_index *ix, int f
   out->tokens_per_epoch = f->tokens_per_epoch;
   out->num_epochs = f->num_epochs;
   out->separate_last_epoch = f->separate_last_epoch;
-  out->doc_idx = s.doc;
+  out->doc_idx = agpt_big_alloc((size_t)f->n_doc_idx * sizeof *out->doc_idx);
+  if (!out->doc_idx) {
+    agpt_mt_scratch_free(&s);
+    return agpt_fail("%s: megatron index: out of memory for doc_idx", ix->b->files[file].prefix);
+  }
+  agpt_mt_file_docs(&s, 0, f->n_doc_idx, out->doc_idx);
+  agpt_big_free(s.pair);
   out->n_doc_idx = f->n_doc_idx;
   out->sample_idx = s.rows;
   out->n_sample_idx = f->n_shuffle + 1;
@@ -834,9 +837,9 @@ agpt_status agpt_megatron_index_file_arrays(const agpt_megatron_index *ix, int f
 }
 
 void agpt_megatron_file_arrays_free(agpt_megatron_file_arrays *a) {
-  free(a->doc_idx);
-  free(a->sample_idx);
-  free(a->shuffle_idx);
+  agpt_big_free(a->doc_idx);
+  agpt_big_free(a->sample_idx);
+  agpt_big_free(a->shuffle_idx);
   memset(a, 0, sizeof *a);
 }
 

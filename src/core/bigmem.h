@@ -1,0 +1,17 @@
+/* Large buffers backed by transparent huge pages where the kernel allows
+ * them (MADV_HUGEPAGE): for arrays of hundreds of MB that are filled once
+ * or walked at random, where 4 KiB pages cost a fault per page on first
+ * touch and a TLB miss on most random accesses.
+ *
+ * Promise: agpt_big_alloc returns n bytes (zeroed, as fresh anonymous
+ * memory is) or NULL; agpt_big_free releases what it returned (NULL is
+ * fine). Thread-safe. */
+#ifndef AGPT_CORE_BIGMEM_H
+#define AGPT_CORE_BIGMEM_H
+
+#include <stddef.h>
+
+void *agpt_big_alloc(size_t n);
+void agpt_big_free(void *p);
+
+#endif
