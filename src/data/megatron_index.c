@@ -465,6 +465,42 @@ static agpt_status check_ranges(const agpt_megatron_index *ix) {
   return AGPT_OK;
 }
 
+/* A blend (top level or a corpus's), written to the cache as soon as it is
+ * built so its memory goes back while the files are still being built
+ * (the counts stay: the range check needs them). */
+static void blend_task(mt_blend *m, const double *w8, int nd, agpt_mt_cache_writer *w, uint64_t *tab, int *err) {
+  blend_build(w8, nd, m->size, m);
+  if (!w || m->failed) return;
+  *err = blend_write(w, m, tab);
+  if (*err) return;
+  agpt_big_free(m->di);
+  agpt_big_free(m->si);
+  m->di = m->si = NULL;
+  m->owned = 0;
+}
+
+static void corpus_task(mt_corpus *c, const agpt_mt_file *files, uint32_t seed, int shuffle, agpt_mt_cache_writer *w,
+                        uint64_t *tab, int *err) {
+  corpus_build(c, files, seed, shuffle);
+  if (!w || c->failed) return;
+  if (c->blended) {
+    *err = blend_write(w, &c->blend, tab);
+    if (*err) return;
+    agpt_big_free(c->blend.di);
+    agpt_big_free(c->blend.si);
+    c->blend.di = c->blend.si = NULL;
+    c->blend.owned = 0;
+  }
+  if (c->shuffle) {
+    tab[3] = agpt_mt_cache_reserve(w, c->size * 8);
+    *err = agpt_mt_cache_write(w, tab[3], c->shuffle, (size_t)c->size * 8);
+    if (*err) return;
+    free((void *)c->shuffle);
+    c->shuffle = NULL;
+    c->shuffle_owned = 0;
+  }
+}
+
 /* Phase 3: builds every array, into memory or into the cache writer w. */
 static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opts *mo, const double *topw, int top_n,
                                 int nthreads, agpt_mt_cache_writer *w, uint64_t *table) {
@@ -482,18 +518,20 @@ static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opt
   }
   mt_thread *th = agpt_xcalloc((size_t)nthreads, sizeof *th);
   mt_fail *fails = agpt_xcalloc((size_t)nf, sizeof *fails);
+  int *errs = agpt_xcalloc((size_t)ix->n_corpora + 1, sizeof *errs); /* cache write errno: top, then corpora */
 #pragma omp parallel num_threads(nthreads)
 #pragma omp single
   {
     if (ix->has_top) {
 #pragma omp task
-      blend_build(topw, top_n, ix->size, &ix->top);
+      blend_task(&ix->top, topw, top_n, w, table + (uint64_t)TAB_FILE * (uint64_t)nf, &errs[0]);
     }
     for (int c = 0; c < ix->n_corpora; c++) {
       mt_corpus *cp = &ix->corpora[c];
       if (cp->blended || mo->shuffle_sample_in_corpus) {
-#pragma omp task firstprivate(cp)
-        corpus_build(cp, ix->files, ix->seed, mo->shuffle_sample_in_corpus);
+        uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)nf + TAB_TOP + (uint64_t)TAB_CORPUS * (uint64_t)c;
+#pragma omp task firstprivate(cp, tab)
+        corpus_task(cp, ix->files, ix->seed, mo->shuffle_sample_in_corpus, w, tab, &errs[1 + c]);
       }
     }
     for (int k = 0; k < nf; k++) {
@@ -530,27 +568,27 @@ static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opt
     }
   }
   free(fails);
-  if (st != AGPT_OK) return st;
-  if (ix->has_top && ix->top.failed)
+  if (st != AGPT_OK) {
+    free(errs);
+    return st;
+  }
+  if (ix->has_top && ix->top.failed) {
+    free(errs);
     return agpt_fail("megatron index: out of memory allocating %llu bytes for the blend (use fewer samples)",
                      (unsigned long long)ix->top.failed_bytes);
-  for (int c = 0; c < ix->n_corpora; c++)
-    if (ix->corpora[c].failed)
-      return agpt_fail("megatron index: out of memory building corpus '%s'", ix->corpora[c].name);
-  AGPT_TRY(check_ranges(ix));
-  if (!w) return AGPT_OK;
-  /* The blends go to the cache after the files. */
-  uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)nf;
-  int e = ix->has_top ? blend_write(w, &ix->top, tab) : 0;
-  tab += TAB_TOP;
-  for (int c = 0; c < ix->n_corpora && !e; c++, tab += TAB_CORPUS) {
-    mt_corpus *cp = &ix->corpora[c];
-    if (cp->blended) e = blend_write(w, &cp->blend, tab);
-    if (!e && cp->shuffle) {
-      tab[3] = agpt_mt_cache_reserve(w, cp->size * 8);
-      e = agpt_mt_cache_write(w, tab[3], cp->shuffle, (size_t)cp->size * 8);
-    }
   }
+  for (int c = 0; c < ix->n_corpora; c++)
+    if (ix->corpora[c].failed) {
+      free(errs);
+      return agpt_fail("megatron index: out of memory building corpus '%s'", ix->corpora[c].name);
+    }
+  if (check_ranges(ix) != AGPT_OK) {
+    free(errs);
+    return AGPT_ERR;
+  }
+  int e = 0;
+  for (int k = 0; k <= ix->n_corpora && !e; k++) e = errs[k];
+  free(errs);
   if (e)
     return agpt_fail("%s: writing the index cache failed: %s (free space or choose another --data-cache-path)",
                      agpt_mt_cache_writer_path(w), strerror(e));
