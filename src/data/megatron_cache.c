@@ -1,9 +1,10 @@
 /* The megatron index's cache file (megatron_cache.h).
  *
  * Invariants:
- *   I1. The final name only ever refers to a complete file: sections are
- *       written into NAME.tmp.PID, the header (with its CRC) after them,
- *       then the file is renamed.
+ *   I1. The final name only ever refers to a complete file on disk:
+ *       sections are written into NAME.tmp.PID, the header (with its CRC)
+ *       after them, the file is synced, then renamed and the directory
+ *       synced.
  *   I2. A loaded file's header CRC, magic, version, description and table
  *       size match, and every section the table names lies inside the
  *       file (the caller checks the last; it knows the table's meaning). */
@@ -135,6 +136,8 @@ uint64_t agpt_mt_cache_reserve(agpt_mt_cache_writer *w, uint64_t bytes) {
 
 int agpt_mt_cache_write(agpt_mt_cache_writer *w, uint64_t off, const void *data, size_t n) {
   const char *p = data;
+  uint64_t start = off;
+  size_t len = n;
   while (n > 0) {
     ssize_t k = pwrite(w->fd, p, n, (off_t)off);
     if (k < 0) {
@@ -146,6 +149,9 @@ int agpt_mt_cache_write(agpt_mt_cache_writer *w, uint64_t off, const void *data,
     n -= (size_t)k;
     off += (uint64_t)k;
   }
+  /* Queue the write-back now rather than at the final sync, so the disk
+   * works while the build does (advice: errors surface at the sync). */
+  (void)sync_file_range(w->fd, (off_t)start, (off_t)len, SYNC_FILE_RANGE_WRITE);
   return 0;
 }
 
@@ -181,11 +187,22 @@ agpt_status agpt_mt_cache_commit(agpt_mt_cache_writer *w, const uint64_t *table)
   int e = 0;
   if (ftruncate(w->fd, (off_t)end) != 0) e = errno;
   if (!e) e = agpt_mt_cache_write(w, 0, h, hb);
+  /* Durable before it is named: a power loss must not leave good-looking
+   * headers over data that never reached the disk. Most of the data has
+   * been written back while the build ran, so this waits for the tail. */
+  if (!e && fdatasync(w->fd) != 0) e = errno;
   free(h);
   if (!e && close(w->fd) != 0) e = errno;
   else if (e) close(w->fd);
   w->fd = -1;
   if (!e && rename(w->tmp, w->path) != 0) e = errno;
+  if (!e) {
+    char *dir = agpt_xstrdup(w->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    if (agpt_fsync_dir(slash ? dir : ".") != AGPT_OK) agpt_err_clear(); /* the file is complete either way */
+    free(dir);
+  }
   if (e) {
     agpt_status st = agpt_fail("%s: writing the index cache failed: %s (free space or choose another --data-cache-path)",
                                w->path, strerror(e));
