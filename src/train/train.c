@@ -216,7 +216,12 @@ static agpt_status open_loader(trainer *t) {
   lc.blend_sample_in_corpus = a->blend_sample_in_corpus;
   lc.shuffle_sample_in_corpus = a->shuffle_sample_in_corpus;
   lc.consumed_samples = t->consumed;
-  return agpt_loader_open(&lc, &t->loader);
+  double t0 = agpt_now();
+  AGPT_TRY(agpt_loader_open(&lc, &t->loader));
+  agpt_log_info("data: %s sample index of the train split ready in %.2f s%s%s", a->index_mode, agpt_now() - t0,
+                lc.index_mode == AGPT_INDEX_MEGATRON && a->data_cache_path ? "; cache in " : "",
+                lc.index_mode == AGPT_INDEX_MEGATRON && a->data_cache_path ? a->data_cache_path : "");
+  return AGPT_OK;
 }
 
 /* One iteration: grad_accum micro-batches, clip, update. Returns the mean
