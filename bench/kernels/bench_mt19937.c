@@ -3,8 +3,7 @@
  * call each) and intervals_desc32 (a shuffle's index stream in batches of
  * 512), and ns per element of the legacy shuffle of int32 arrays at the
  * sizes the Megatron index meets (one small, one ~10 MB per-file array, one
- * 100 MB array), plus uint32 and int64 at the middle size. The bulk lines
- * are skipped when built against a copy of mt19937.h without them.
+ * 100 MB array), plus uint32 and int64 at the middle size.
  *
  * Each figure is the median of several runs after a warm-up. Every line also
  * prints a fingerprint of what was produced, so two builds (say, before and
@@ -66,7 +65,6 @@ static void bench_next32(double scale) {
   printf("next32              %8.3f ns/word       fp %016llx\n", 1e9 * median(t, reps) / n, (unsigned long long)h);
 }
 
-#ifdef AGPT_MT19937_HAVE_BULK
 static void bench_fill32(double scale) {
   const int n = 1 << 22, reps = reps_for(scale, 9);
   uint32_t *buf = malloc(4096 * sizeof *buf);
@@ -114,7 +112,6 @@ static void bench_intervals_desc32(double scale) {
   }
   printf("intervals_desc32    %8.3f ns/draw       fp %016llx\n", 1e9 * median(t, reps) / (double)(n - 1), (unsigned long long)h);
 }
-#endif
 
 /* the bounds a shuffle of 2.6M elements asks for, one draw each */
 static void bench_interval(double scale) {
@@ -172,13 +169,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   bench_next32(scale);
-#ifdef AGPT_MT19937_HAVE_BULK
   bench_fill32(scale);
-#endif
   bench_interval(scale);
-#ifdef AGPT_MT19937_HAVE_BULK
   bench_intervals_desc32(scale);
-#endif
   bench_shuffle_i32("i32", 1u << 16, reps_for(scale, 41));
   bench_shuffle_i32("i32", 2600000, reps_for(scale, 9));
   bench_shuffle_i32("i32", 25000000, reps_for(scale, 3));

@@ -25,3 +25,11 @@ void agpt_big_free(void *q) {
   char *p = (char *)q - BIG_HEADER;
   munmap(p, *(size_t *)p);
 }
+
+size_t agpt_big_grow(void **p, size_t *cap, size_t n) {
+  if (*cap >= n) return 0;
+  agpt_big_free(*p);
+  *p = agpt_big_alloc(n);
+  *cap = *p ? n : 0;
+  return *p ? 0 : n;
+}

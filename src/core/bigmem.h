@@ -13,5 +13,10 @@
 
 void *agpt_big_alloc(size_t n);
 void agpt_big_free(void *p);
+/* A reusable scratch buffer: when *cap < n, replaces *p (contents not kept)
+ * with a fresh buffer of n bytes. Returns 0, or n when allocation failed
+ * (then *p is NULL and *cap 0). Callers record the size for a message made
+ * on another thread. */
+size_t agpt_big_grow(void **p, size_t *cap, size_t n);
 
 #endif

@@ -71,14 +71,6 @@ agpt_status agpt_mt_file_plan(const char *prefix, int seq_len, agpt_mt_file *f) 
   return AGPT_OK;
 }
 
-static size_t grow(void **p, size_t *cap, size_t bytes) {
-  if (*cap >= bytes) return 0;
-  agpt_big_free(*p);
-  *p = agpt_big_alloc(bytes);
-  *cap = *p ? bytes : 0;
-  return *p ? 0 : bytes;
-}
-
 /* Rows of the sample index (I2): one pass over doc_idx positions, emitting
  * a row whenever the next multiple of seq_len falls in the document. Each
  * position holds (size << 32 | document), shuffled together, so the sizes
@@ -114,9 +106,9 @@ static void sample_rows(const uint64_t *pair, uint64_t n_doc, uint64_t S, uint64
 size_t agpt_mt_file_arrays(const agpt_indexed *ds, int seq_len, uint32_t seed, const agpt_mt_file *f,
                            agpt_mt_scratch *s) {
   size_t bad;
-  if ((bad = grow((void **)&s->pair, &s->pair_cap, (size_t)f->n_doc_idx * sizeof *s->pair))) return bad;
-  if ((bad = grow((void **)&s->rows, &s->rows_cap, (size_t)(f->n_shuffle + 1) * 2 * sizeof *s->rows))) return bad;
-  if ((bad = grow((void **)&s->shuf, &s->shuf_cap, (size_t)f->n_shuffle * sizeof *s->shuf))) return bad;
+  if ((bad = agpt_big_grow((void **)&s->pair, &s->pair_cap, (size_t)f->n_doc_idx * sizeof *s->pair))) return bad;
+  if ((bad = agpt_big_grow((void **)&s->rows, &s->rows_cap, (size_t)(f->n_shuffle + 1) * 2 * sizeof *s->rows))) return bad;
+  if ((bad = agpt_big_grow((void **)&s->shuf, &s->shuf_cap, (size_t)f->n_shuffle * sizeof *s->shuf))) return bad;
   uint64_t nd = f->doc_end - f->doc_begin;
   uint64_t *pair = s->pair;
   for (uint64_t k = 0; k < nd; k++)

@@ -297,14 +297,6 @@ typedef struct {
   uint64_t bytes;    /* allocation size, or errno */
 } mt_fail;
 
-static size_t grow_buf(void **p, size_t *cap, size_t bytes) {
-  if (*cap >= bytes) return 0;
-  agpt_big_free(*p);
-  *p = agpt_big_alloc(bytes);
-  *cap = *p ? bytes : 0;
-  return *p ? 0 : bytes;
-}
-
 /* One file: Megatron's arrays in the thread's scratch, then the served
  * form into memory (file_mem) or into the cache (table). */
 static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cache_writer *w, uint64_t *table,
@@ -337,7 +329,7 @@ static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cach
     f->samp = samp;
     return;
   }
-  if ((bad = grow_buf((void **)&t->docs, &t->docs_cap, db)) || (bad = grow_buf((void **)&t->samp, &t->samp_cap, sb))) {
+  if ((bad = agpt_big_grow((void **)&t->docs, &t->docs_cap, db)) || (bad = agpt_big_grow((void **)&t->samp, &t->samp_cap, sb))) {
     *fail = (mt_fail){1, bad};
     return;
   }
@@ -353,8 +345,9 @@ static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cach
   if (e) *fail = (mt_fail){2, (uint64_t)e};
 }
 
-/* Writes a blend's arrays to the cache; returns 0 or an errno. */
-static int blend_write(agpt_mt_cache_writer *w, const mt_blend *m, uint64_t *tab) {
+/* Writes a blend's arrays to the cache and returns their memory (the
+ * counts stay: the range check needs them); returns 0 or an errno. */
+static int blend_spill(agpt_mt_cache_writer *w, mt_blend *m, uint64_t *tab) {
   size_t dib = (size_t)m->size * (size_t)m->di_bytes, sib = (size_t)m->size * (size_t)m->si_bytes;
   size_t cb = (size_t)m->n_datasets * sizeof *m->counts;
   tab[0] = agpt_mt_cache_reserve(w, dib);
@@ -363,7 +356,12 @@ static int blend_write(agpt_mt_cache_writer *w, const mt_blend *m, uint64_t *tab
   int e = agpt_mt_cache_write(w, tab[0], m->di, dib);
   if (!e) e = agpt_mt_cache_write(w, tab[1], m->si, sib);
   if (!e) e = agpt_mt_cache_write(w, tab[2], m->counts, cb);
-  return e;
+  if (e) return e;
+  agpt_big_free(m->di);
+  agpt_big_free(m->si);
+  m->di = m->si = NULL;
+  m->owned = 0;
+  return 0;
 }
 
 static void blend_shape(mt_blend *m, int nd, uint64_t size) {
@@ -465,32 +463,18 @@ static agpt_status check_ranges(const agpt_megatron_index *ix) {
   return AGPT_OK;
 }
 
-/* A blend (top level or a corpus's), written to the cache as soon as it is
- * built so its memory goes back while the files are still being built
- * (the counts stay: the range check needs them). */
+/* A blend (top level or a corpus's) goes to the cache as soon as it is
+ * built, so its memory comes back while the files are still being built. */
 static void blend_task(mt_blend *m, const double *w8, int nd, agpt_mt_cache_writer *w, uint64_t *tab, int *err) {
   blend_build(w8, nd, m->size, m);
-  if (!w || m->failed) return;
-  *err = blend_write(w, m, tab);
-  if (*err) return;
-  agpt_big_free(m->di);
-  agpt_big_free(m->si);
-  m->di = m->si = NULL;
-  m->owned = 0;
+  if (w && !m->failed) *err = blend_spill(w, m, tab);
 }
 
 static void corpus_task(mt_corpus *c, const agpt_mt_file *files, uint32_t seed, int shuffle, agpt_mt_cache_writer *w,
                         uint64_t *tab, int *err) {
   corpus_build(c, files, seed, shuffle);
   if (!w || c->failed) return;
-  if (c->blended) {
-    *err = blend_write(w, &c->blend, tab);
-    if (*err) return;
-    agpt_big_free(c->blend.di);
-    agpt_big_free(c->blend.si);
-    c->blend.di = c->blend.si = NULL;
-    c->blend.owned = 0;
-  }
+  if (c->blended && (*err = blend_spill(w, &c->blend, tab))) return;
   if (c->shuffle) {
     tab[3] = agpt_mt_cache_reserve(w, c->size * 8);
     *err = agpt_mt_cache_write(w, tab[3], c->shuffle, (size_t)c->size * 8);

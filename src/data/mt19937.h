@@ -19,9 +19,6 @@
 
 #define AGPT_MT_N 624
 
-/* Defined since the bulk draws (fill32, intervals_desc32) exist. */
-#define AGPT_MT19937_HAVE_BULK 1
-
 typedef struct {
   uint32_t key[AGPT_MT_N]; /* untempered state words */
   int pos; /* next word of key to temper; AGPT_MT_N means regenerate first */
