@@ -154,22 +154,22 @@ int agpt_cmd_data(int argc, char **argv) {
   data_flags f;
   memset(&f, 0, sizeof f);
   agpt_flag flags[] = {
-      {"data-file-list", AGPT_FLAG_STR, &f.file_list, NULL, "AuroraGPT list: `weight prefix corpus` per line", NULL},
+      {"data-file-list", AGPT_FLAG_STR, &f.file_list, NULL, "AuroraGPT list: `weight prefix corpus` per line", NULL, NULL},
       {"data-path", AGPT_FLAG_STRLIST, &f.data_path, NULL, "Megatron form: PREFIX, or w1 PREFIX1 w2 PREFIX2 ...",
-       NULL},
-      {"seq-length", AGPT_FLAG_INT, &f.seq_len, "4096", "tokens per sample (a sample reads seq_length + 1)", NULL},
+       NULL, NULL},
+      {"seq-length", AGPT_FLAG_INT, &f.seq_len, "4096", "tokens per sample (a sample reads seq_length + 1)", NULL, "[1, inf)"},
       {"num-samples", AGPT_FLAG_I64, &f.num_samples, "100000", "samples the index serves (train: iters x batch)",
-       NULL},
-      {"split", AGPT_FLAG_STR, &f.split, "969,30,1", "train,valid,test ratios over each file's documents", NULL},
-      {"subset", AGPT_FLAG_STR, &f.subset, "train", "which split to index: train, valid or test", NULL},
-      {"seed", AGPT_FLAG_I64, &f.seed, "1234", "data order seed", NULL},
+       NULL, "[1, inf)"},
+      {"split", AGPT_FLAG_STR, &f.split, "969,30,1", "train,valid,test ratios over each file's documents", NULL, NULL},
+      {"subset", AGPT_FLAG_STR, &f.subset, "train", "which split to index: train, valid or test", NULL, "train|valid|test"},
+      {"seed", AGPT_FLAG_I64, &f.seed, "1234", "data order seed", NULL, "[0, inf)"},
       {"index-mode", AGPT_FLAG_STR, &f.mode, "fast", "fast (arithmetic, no index) or megatron (Megatron's arrays)",
-       NULL},
-      {"data-cache-path", AGPT_FLAG_STR, &f.cache, NULL, "where the megatron mode may cache its arrays", NULL},
-      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &f.blend_in, NULL, "megatron mode: blend a corpus's files by their sample counts", NULL},
-      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &f.shuffle_in, NULL, "megatron mode: shuffle each corpus's samples", NULL},
-      {"index", AGPT_FLAG_I64, &f.index, "0", "sample: first sample to show", NULL},
-      {"count", AGPT_FLAG_I64, &f.count, "1", "sample: how many samples to show", NULL},
+       NULL, "fast|megatron"},
+      {"data-cache-path", AGPT_FLAG_STR, &f.cache, NULL, "where the megatron mode may cache its arrays", NULL, NULL},
+      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &f.blend_in, NULL, "megatron mode: blend a corpus's files by their sample counts", NULL, NULL},
+      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &f.shuffle_in, NULL, "megatron mode: shuffle each corpus's samples", NULL, NULL},
+      {"index", AGPT_FLAG_I64, &f.index, "0", "sample: first sample to show", NULL, "[0, inf)"},
+      {"count", AGPT_FLAG_I64, &f.count, "1", "sample: how many samples to show", NULL, "[1, inf)"},
   };
   int nf = AGPT_NFLAGS(flags), help = 0;
   if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {

@@ -167,18 +167,18 @@ int agpt_cmd_generate(int argc, char **argv) {
   gen_args g;
   memset(&g, 0, sizeof g);
   const agpt_flag flags[] = {
-      {"load", AGPT_FLAG_STR, &g.load, NULL, "checkpoint directory (follows `latest`) or an iter_ directory", NULL},
-      {"tokenizer", AGPT_FLAG_STR, &g.tokenizer, NULL, "tokenizer.json (default: the one stored in the checkpoint)", NULL},
-      {"prompt", AGPT_FLAG_STR, &g.prompt, "", "text to continue", NULL},
-      {"max-new-tokens", AGPT_FLAG_INT, &g.max_new, "64", "tokens to generate", NULL},
-      {"temperature", AGPT_FLAG_FLOAT, &g.temperature, "1.0", "softmax temperature (0: greedy)", NULL},
-      {"top-k", AGPT_FLAG_INT, &g.top_k, "0", "sample among the k most likely tokens (0: all)", NULL},
-      {"top-p", AGPT_FLAG_FLOAT, &g.top_p, "1.0", "sample from the smallest set with this probability mass (1: off)", NULL},
-      {"greedy", AGPT_FLAG_BOOL, &g.greedy, NULL, "always take the most likely token", NULL},
-      {"seed", AGPT_FLAG_I64, &g.seed, "1234", "seed of the sampling draws (same seed, same text)", NULL},
-      {"ignore-eos", AGPT_FLAG_BOOL, &g.no_eos_stop, NULL, "keep going after the end-of-text token", NULL},
-      {"show-ids", AGPT_FLAG_BOOL, &g.show_ids, NULL, "also print the token ids", NULL},
-      {"device", AGPT_FLAG_STR, &g.device, "cpu", "backend", NULL},
+      {"load", AGPT_FLAG_STR, &g.load, NULL, "checkpoint directory (follows `latest`) or an iter_ directory", NULL, NULL},
+      {"tokenizer", AGPT_FLAG_STR, &g.tokenizer, NULL, "tokenizer.json (default: the one stored in the checkpoint)", NULL, NULL},
+      {"prompt", AGPT_FLAG_STR, &g.prompt, "", "text to continue", NULL, NULL},
+      {"max-new-tokens", AGPT_FLAG_INT, &g.max_new, "64", "tokens to generate", NULL, "[0, inf)"},
+      {"temperature", AGPT_FLAG_FLOAT, &g.temperature, "1.0", "softmax temperature (0: greedy)", NULL, "[0, inf)"},
+      {"top-k", AGPT_FLAG_INT, &g.top_k, "0", "sample among the k most likely tokens (0: all)", NULL, "[0, inf)"},
+      {"top-p", AGPT_FLAG_FLOAT, &g.top_p, "1.0", "sample from the smallest set with this probability mass (1: off)", NULL, "(0, 1]"},
+      {"greedy", AGPT_FLAG_BOOL, &g.greedy, NULL, "always take the most likely token", NULL, NULL},
+      {"seed", AGPT_FLAG_I64, &g.seed, "1234", "seed of the sampling draws (same seed, same text)", NULL, "[0, inf)"},
+      {"ignore-eos", AGPT_FLAG_BOOL, &g.no_eos_stop, NULL, "keep going after the end-of-text token", NULL, NULL},
+      {"show-ids", AGPT_FLAG_BOOL, &g.show_ids, NULL, "also print the token ids", NULL, NULL},
+      {"device", AGPT_FLAG_STR, &g.device, "cpu", "backend", NULL, NULL},
   };
   int n = AGPT_NFLAGS(flags), help;
   agpt_status st = agpt_flags_parse(flags, n, argc, argv, NULL, &help);

@@ -48,19 +48,19 @@ int agpt_cmd_info(int argc, char **argv) {
   double theta = 0;
   agpt_flag flags[] = {
       {"preset", AGPT_FLAG_STR, &preset, NULL, "model preset to describe in full (default: table of all presets)",
-       NULL},
-      {"micro-batch-size", AGPT_FLAG_INT, &B, "1", "B of the memory estimate", NULL},
-      {"seq-length", AGPT_FLAG_INT, &T, NULL, "T of the memory estimate (default: the preset's longest)", NULL},
+       NULL, NULL},
+      {"micro-batch-size", AGPT_FLAG_INT, &B, "1", "B of the memory estimate", NULL, "[1, inf)"},
+      {"seq-length", AGPT_FLAG_INT, &T, NULL, "T of the memory estimate (default: the preset's longest)", NULL, "[1, inf)"},
       {"recompute-activations", AGPT_FLAG_BOOL, &recompute, NULL,
-       "estimate with activation recomputation (keep only layer inputs)", "checkpoint-activations"},
-      {"num-layers", AGPT_FLAG_INT, &layers, NULL, "override the preset's layer count", NULL},
-      {"hidden-size", AGPT_FLAG_INT, &hidden, NULL, "override the hidden size", NULL},
-      {"num-attention-heads", AGPT_FLAG_INT, &heads, NULL, "override the attention heads", NULL},
-      {"num-key-value-heads", AGPT_FLAG_INT, &kv, NULL, "override the key-value heads", NULL},
-      {"ffn-hidden-size", AGPT_FLAG_INT, &ffn, NULL, "override the MLP width", NULL},
-      {"vocab-size", AGPT_FLAG_INT, &vocab, NULL, "override the vocabulary", NULL},
-      {"max-position-embeddings", AGPT_FLAG_INT, &seq_max, NULL, "override the longest sequence", NULL},
-      {"rope-theta", AGPT_FLAG_FLOAT, &theta, NULL, "override the RoPE base", NULL},
+       "estimate with activation recomputation (keep only layer inputs)", "checkpoint-activations", NULL},
+      {"num-layers", AGPT_FLAG_INT, &layers, NULL, "override the preset's layer count", NULL, "[1, inf)"},
+      {"hidden-size", AGPT_FLAG_INT, &hidden, NULL, "override the hidden size", NULL, "[1, inf)"},
+      {"num-attention-heads", AGPT_FLAG_INT, &heads, NULL, "override the attention heads", NULL, "[1, inf)"},
+      {"num-key-value-heads", AGPT_FLAG_INT, &kv, NULL, "override the key-value heads", NULL, "[1, inf)"},
+      {"ffn-hidden-size", AGPT_FLAG_INT, &ffn, NULL, "override the MLP width", NULL, "[1, inf)"},
+      {"vocab-size", AGPT_FLAG_INT, &vocab, NULL, "override the vocabulary", NULL, "[1, inf)"},
+      {"max-position-embeddings", AGPT_FLAG_INT, &seq_max, NULL, "override the longest sequence", NULL, "[1, inf)"},
+      {"rope-theta", AGPT_FLAG_FLOAT, &theta, NULL, "override the RoPE base", NULL, "(0, inf)"},
   };
   int help = 0;
   if (agpt_flags_parse(flags, AGPT_NFLAGS(flags), argc, argv, NULL, &help) != AGPT_OK) {

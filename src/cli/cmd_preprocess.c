@@ -31,25 +31,25 @@ int agpt_cmd_preprocess(int argc, char **argv) {
   int append_eod, add_special, workers, strict, max_warnings, help;
   int64_t log_interval;
   agpt_flag flags[] = {
-      {"input", AGPT_FLAG_STRLIST, &inputs, NULL, "input files: JSONL (any name) or plain text (*.txt)", NULL},
-      {"output-prefix", AGPT_FLAG_STR, &prefix, NULL, "outputs are {prefix}_{key}_document.bin/.idx", NULL},
+      {"input", AGPT_FLAG_STRLIST, &inputs, NULL, "input files: JSONL (any name) or plain text (*.txt)", NULL, NULL},
+      {"output-prefix", AGPT_FLAG_STR, &prefix, NULL, "outputs are {prefix}_{key}_document.bin/.idx", NULL, NULL},
       {"tokenizer", AGPT_FLAG_STR, &tokenizer, NULL, "Hugging Face tokenizer.json (byte-level BPE)",
-       "tokenizer-model"},
+       "tokenizer-model", NULL},
       {"json-keys", AGPT_FLAG_STRLIST, &keys, NULL, "JSON fields holding the text, one output each [default: text]",
-       NULL},
+       NULL, NULL},
       {"append-eod", AGPT_FLAG_BOOL, &append_eod, "1",
-       "append the tokenizer's end-of-sequence id to each document (on by default; --append-eod=false)", NULL},
+       "append the tokenizer's end-of-sequence id to each document (on by default; --append-eod=false)", NULL, NULL},
       {"add-special-tokens", AGPT_FLAG_BOOL, &add_special, "0",
-       "wrap each document in the tokenizer's post_processor template (BOS for Llama-3), before the EOD", NULL},
-      {"workers", AGPT_FLAG_INT, &workers, "0", "encoding threads (0: all cores, or OMP_NUM_THREADS)", NULL},
-      {"strict", AGPT_FLAG_BOOL, &strict, "0", "fail on the first malformed line instead of skipping it", NULL},
+       "wrap each document in the tokenizer's post_processor template (BOS for Llama-3), before the EOD", NULL, NULL},
+      {"workers", AGPT_FLAG_INT, &workers, "0", "encoding threads (0: all cores, or OMP_NUM_THREADS)", NULL, "[0, 4096]"},
+      {"strict", AGPT_FLAG_BOOL, &strict, "0", "fail on the first malformed line instead of skipping it", NULL, NULL},
       {"log-interval", AGPT_FLAG_I64, &log_interval, "100000",
-       "documents between progress lines on stderr (0: only the summary)", NULL},
+       "documents between progress lines on stderr (0: only the summary)", NULL, "[0, inf)"},
       {"txt-split", AGPT_FLAG_STR, &txt_split, "file",
-       "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL},
-      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs: auto, uint16 or int32", NULL},
+       "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL, "file|blank|line"},
+      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs: auto, uint16 or int32", NULL, "auto|uint16|int32"},
       {"max-warnings", AGPT_FLAG_INT, &max_warnings, "20", "malformed lines reported one by one (the rest counted)",
-       NULL},
+       NULL, "[0, inf)"},
   };
   int nf = AGPT_NFLAGS(flags);
   if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {

@@ -116,22 +116,22 @@ static int cmd_train(int argc, char **argv) {
   int64_t vocab_size, min_freq;
   int threads, quiet, bos_template;
   const agpt_flag flags[] = {
-      {"input", AGPT_FLAG_STRLIST, &input, NULL, "text files, or JSONL files (.jsonl/.json) with a text field", NULL},
-      {"vocab-size", AGPT_FLAG_I64, &vocab_size, "32000", "vocabulary size including bytes and special tokens", NULL},
-      {"output", AGPT_FLAG_STR, &output, NULL, "tokenizer.json to write", NULL},
-      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex: gpt2 or llama3", NULL},
+      {"input", AGPT_FLAG_STRLIST, &input, NULL, "text files, or JSONL files (.jsonl/.json) with a text field", NULL, NULL},
+      {"vocab-size", AGPT_FLAG_I64, &vocab_size, "32000", "vocabulary size including bytes and special tokens", NULL, "[257, 1073741824]"},
+      {"output", AGPT_FLAG_STR, &output, NULL, "tokenizer.json to write", NULL, NULL},
+      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex: gpt2 or llama3", NULL, "gpt2|llama3"},
       {"special-tokens", AGPT_FLAG_STRLIST, &special, NULL,
-       "special tokens, ids after the merged tokens [default: <|endoftext|>]", NULL},
-      {"bos", AGPT_FLAG_STR, &bos, NULL, "which special token is BOS (default: recognised by name)", NULL},
-      {"eos", AGPT_FLAG_STR, &eos, NULL, "which special token is EOS (default: recognised by name)", NULL},
-      {"pad", AGPT_FLAG_STR, &pad, NULL, "which special token is PAD (default: recognised by name)", NULL},
+       "special tokens, ids after the merged tokens [default: <|endoftext|>]", NULL, NULL},
+      {"bos", AGPT_FLAG_STR, &bos, NULL, "which special token is BOS (default: recognised by name)", NULL, NULL},
+      {"eos", AGPT_FLAG_STR, &eos, NULL, "which special token is EOS (default: recognised by name)", NULL, NULL},
+      {"pad", AGPT_FLAG_STR, &pad, NULL, "which special token is PAD (default: recognised by name)", NULL, NULL},
       {"bos-template", AGPT_FLAG_BOOL, &bos_template, "1",
        "with a BOS token, write Llama-3's post_processor (BOS before each sequence under add_special_tokens); "
-       "--bos-template=false writes one that adds nothing", NULL},
-      {"min-frequency", AGPT_FLAG_I64, &min_freq, "0", "stop when the best pair is rarer than this", NULL},
-      {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL},
-      {"threads", AGPT_FLAG_INT, &threads, "0", "counting threads (0: OMP_NUM_THREADS or all cores)", NULL},
-      {"quiet", AGPT_FLAG_BOOL, &quiet, NULL, "no progress output", NULL},
+       "--bos-template=false writes one that adds nothing", NULL, NULL},
+      {"min-frequency", AGPT_FLAG_I64, &min_freq, "0", "stop when the best pair is rarer than this", NULL, "[0, inf)"},
+      {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL, NULL},
+      {"threads", AGPT_FLAG_INT, &threads, "0", "counting threads (0: OMP_NUM_THREADS or all cores)", NULL, "[0, 4096]"},
+      {"quiet", AGPT_FLAG_BOOL, &quiet, NULL, "no progress output", NULL, NULL},
   };
   int help;
   const int nf = AGPT_NFLAGS(flags);
@@ -316,15 +316,15 @@ static int cmd_encode(int argc, char **argv) {
   const char *tok_path, *text, *input, *json_key;
   int threads, bench, repeat, add_special;
   const agpt_flag flags[] = {
-      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model"},
-      {"text", AGPT_FLAG_STR, &text, NULL, "text to encode", NULL},
+      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model", NULL},
+      {"text", AGPT_FLAG_STR, &text, NULL, "text to encode", NULL, NULL},
       {"add-special-tokens", AGPT_FLAG_BOOL, &add_special, "0",
-       "apply the file's post_processor (BOS for Llama-3), as `tokenizers` does with add_special_tokens=True", NULL},
-      {"input", AGPT_FLAG_STR, &input, NULL, "file to encode (JSONL: one line of ids per document)", NULL},
-      {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL},
-      {"benchmark", AGPT_FLAG_BOOL, &bench, NULL, "measure encode throughput instead of printing ids", NULL},
-      {"threads", AGPT_FLAG_INT, &threads, "1", "threads for --benchmark", NULL},
-      {"repeat", AGPT_FLAG_INT, &repeat, "3", "--benchmark passes (the fastest is reported)", NULL},
+       "apply the file's post_processor (BOS for Llama-3), as `tokenizers` does with add_special_tokens=True", NULL, NULL},
+      {"input", AGPT_FLAG_STR, &input, NULL, "file to encode (JSONL: one line of ids per document)", NULL, NULL},
+      {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL, NULL},
+      {"benchmark", AGPT_FLAG_BOOL, &bench, NULL, "measure encode throughput instead of printing ids", NULL, NULL},
+      {"threads", AGPT_FLAG_INT, &threads, "1", "threads for --benchmark", NULL, "[1, 4096]"},
+      {"repeat", AGPT_FLAG_INT, &repeat, "3", "--benchmark passes (the fastest is reported)", NULL, "[1, inf)"},
   };
   int help;
   const int nf = AGPT_NFLAGS(flags);
@@ -386,8 +386,8 @@ static int cmd_encode(int argc, char **argv) {
 static int cmd_decode(int argc, char **argv) {
   const char *tok_path, *ids_s;
   const agpt_flag flags[] = {
-      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model"},
-      {"ids", AGPT_FLAG_STR, &ids_s, NULL, "ids separated by spaces or commas", NULL},
+      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model", NULL},
+      {"ids", AGPT_FLAG_STR, &ids_s, NULL, "ids separated by spaces or commas", NULL, NULL},
   };
   int help;
   const int nf = AGPT_NFLAGS(flags);
@@ -452,7 +452,7 @@ static void print_special(const char *role, const agpt_tok *t, int32_t id) {
 static int cmd_info(int argc, char **argv) {
   const char *tok_path;
   const agpt_flag flags[] = {
-      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model"},
+      {"tokenizer", AGPT_FLAG_STR, &tok_path, NULL, "tokenizer.json", "tokenizer-model", NULL},
   };
   int help;
   const int nf = AGPT_NFLAGS(flags);

@@ -1,12 +1,14 @@
 /* agpt train: Megatron-DeepSpeed-style flags into agpt_train_args. The model
  * shape starts from --preset and any shape flag given overrides it; with
  * --tokenizer the vocabulary size comes from the tokenizer. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/log.h"
+#include "data/split.h"
 #include "data/tokenizer.h"
 #include "model/config.h"
 #include "train/train.h"
@@ -51,6 +53,27 @@ static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int 
   return AGPT_OK;
 }
 
+/* Rules between flags; each flag's own range is checked by its table. */
+static agpt_status check_cross_flags(const agpt_train_args *a, const agpt_flag *tbl, int n, int64_t warmup) {
+  if (a->min_lr > a->lr)
+    return agpt_fail("--min-lr %g is above --lr %g: the decay ends at --min-lr, so it must be <= --lr", a->min_lr,
+                     a->lr);
+  if (a->global_batch % a->micro_batch != 0)
+    return agpt_fail("--global-batch-size %d is not a multiple of --micro-batch-size %d", a->global_batch,
+                     a->micro_batch);
+  if (a->train_iters > INT64_MAX / a->global_batch)
+    return agpt_fail("--train-iters %lld x --global-batch-size %d samples do not fit in 64 bits: lower --train-iters",
+                     (long long)a->train_iters, a->global_batch);
+  if (agpt_flags_given(tbl, n, "lr-warmup-fraction") && warmup > 0)
+    return agpt_fail("--lr-warmup-iters and --lr-warmup-fraction both set the warmup: give one");
+  double ratios[3];
+  AGPT_TRY(agpt_split_parse(a->split, ratios));
+  if (!a->data_path.n && !a->data_file_list)
+    return agpt_fail("no training data: give --data-path PREFIX (or a weighted list) or --data-file-list FILE");
+  if (a->data_path.n && a->data_file_list) return agpt_fail("--data-path and --data-file-list are exclusive: give one");
+  return AGPT_OK;
+}
+
 int agpt_cmd_train(int argc, char **argv) {
   agpt_train_args a;
   model_flags mf;
@@ -60,56 +83,56 @@ int agpt_cmd_train(int argc, char **argv) {
   double warmup_frac = 0;
   int seq = 0;
   const agpt_flag flags[] = {
-      {"preset", AGPT_FLAG_STR, &mf.preset, "llama-demo", "model preset to start from (see `agpt info`)", NULL},
-      {"arch", AGPT_FLAG_STR, &mf.arch, "llama", "llama (RMSNorm, RoPE, SwiGLU, GQA) or gpt2 (LayerNorm, learned positions, GELU, tied)", NULL},
-      {"num-layers", AGPT_FLAG_INT, &mf.num_layers, NULL, "transformer layers (default: the preset's)", NULL},
-      {"hidden-size", AGPT_FLAG_INT, &mf.hidden, NULL, "hidden size", NULL},
-      {"ffn-hidden-size", AGPT_FLAG_INT, &mf.ffn, NULL, "MLP width (SwiGLU width for llama)", NULL},
-      {"num-attention-heads", AGPT_FLAG_INT, &mf.heads, NULL, "attention heads", NULL},
-      {"num-key-value-heads", AGPT_FLAG_INT, &mf.kv_heads, NULL, "key-value heads (grouped-query attention)", "num-query-groups"},
-      {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions)", NULL},
-      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports", NULL},
-      {"vocab-size", AGPT_FLAG_INT, &mf.vocab, NULL, "vocabulary size (default: from --tokenizer, else the preset's)", NULL},
-      {"rope-theta", AGPT_FLAG_FLOAT, &mf.rope_theta, NULL, "RoPE base", NULL},
-      {"norm-epsilon", AGPT_FLAG_FLOAT, &mf.norm_eps, NULL, "epsilon of RMSNorm/LayerNorm", NULL},
-      {"init-method-std", AGPT_FLAG_FLOAT, &mf.init_std, NULL, "std of the normal weight init", NULL},
-      {"untie-embeddings-and-output-weights", AGPT_FLAG_BOOL, &mf.untie, NULL, "separate output layer (Llama default)", NULL},
-      {"disable-bias-linear", AGPT_FLAG_BOOL, &mf.no_bias, NULL, "no biases in linear layers (Llama default)", NULL},
-      {"tokenizer", AGPT_FLAG_STR, &a.tokenizer, NULL, "tokenizer.json: sets the vocabulary size and is stored in checkpoints", "tokenizer-model"},
-      {"micro-batch-size", AGPT_FLAG_INT, &a.micro_batch, "4", "samples per forward/backward", NULL},
-      {"global-batch-size", AGPT_FLAG_INT, &a.global_batch, NULL, "samples per update (default: micro batch; a multiple of it)", NULL},
-      {"train-iters", AGPT_FLAG_I64, &a.train_iters, "100", "optimizer steps", NULL},
-      {"lr", AGPT_FLAG_FLOAT, &a.lr, "3e-4", "peak learning rate", NULL},
-      {"min-lr", AGPT_FLAG_FLOAT, &a.min_lr, "0", "learning rate at the end of decay", NULL},
-      {"lr-warmup-iters", AGPT_FLAG_I64, &warmup, "0", "linear warmup steps", NULL},
-      {"lr-warmup-fraction", AGPT_FLAG_FLOAT, &warmup_frac, NULL, "warmup as a fraction of the decay steps (instead of --lr-warmup-iters)", NULL},
-      {"lr-decay-iters", AGPT_FLAG_I64, &decay_iters, NULL, "steps over which the lr decays (default: --train-iters)", NULL},
-      {"lr-decay-style", AGPT_FLAG_STR, &a.decay_style, "cosine", "cosine, linear or constant", NULL},
-      {"weight-decay", AGPT_FLAG_FLOAT, &a.weight_decay, "0.01", "decoupled weight decay on weight matrices", NULL},
-      {"adam-beta1", AGPT_FLAG_FLOAT, &a.beta1, "0.9", "AdamW beta1", NULL},
-      {"adam-beta2", AGPT_FLAG_FLOAT, &a.beta2, "0.999", "AdamW beta2", NULL},
-      {"adam-eps", AGPT_FLAG_FLOAT, &a.adam_eps, "1e-8", "AdamW epsilon", NULL},
-      {"clip-grad", AGPT_FLAG_FLOAT, &a.clip_grad, "1.0", "clip gradients to this global norm (0: off)", NULL},
-      {"seed", AGPT_FLAG_I64, &a.seed, "1234", "seed of initialization and data order", NULL},
-      {"recompute-activations", AGPT_FLAG_BOOL, &a.recompute, NULL, "keep only layer inputs and recompute in backward (less memory, same losses)", "checkpoint-activations"},
-      {"max-skipped-steps", AGPT_FLAG_INT, &a.max_skipped, "10", "stop after this many consecutive non-finite steps", NULL},
-      {"data-path", AGPT_FLAG_STRLIST, &a.data_path, NULL, "PREFIX, or WEIGHT PREFIX WEIGHT PREFIX ... (Megatron blend)", NULL},
-      {"data-file-list", AGPT_FLAG_STR, &a.data_file_list, NULL, "AuroraGPT data-file-list: `weight prefix corpus` per line", NULL},
-      {"split", AGPT_FLAG_STR, &a.split, "969,30,1", "train,valid,test ratios over documents", NULL},
-      {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", "index-mode"},
-      {"data-cache-path", AGPT_FLAG_STR, &a.data_cache_path, NULL, "where megatron-mode indices are cached", NULL},
-      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &a.blend_sample_in_corpus, NULL, "megatron mode: blend a corpus's files by their sample counts (AuroraGPT)", NULL},
-      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &a.shuffle_sample_in_corpus, NULL, "megatron mode: shuffle each corpus's samples (AuroraGPT)", NULL},
-      {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL},
-      {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL},
-      {"save-interval", AGPT_FLAG_I64, &a.save_interval, "0", "save every N steps (0: only at the end)", NULL},
-      {"exit-interval", AGPT_FLAG_I64, &a.exit_interval, "0", "save and exit after steps that are multiples of N", NULL},
-      {"keep-last", AGPT_FLAG_INT, &a.keep_last, "3", "checkpoints kept (0: all)", NULL},
-      {"log-interval", AGPT_FLAG_INT, &a.log_interval, "10", "steps between progress lines", NULL},
-      {"metrics-file", AGPT_FLAG_STR, &a.metrics_file, NULL, "JSONL metrics file (default: <save>/metrics.jsonl)", NULL},
-      {"log-batches", AGPT_FLAG_STR, &a.log_batches, NULL, "append each micro-batch's tokens then labels (int32) to this file, to audit the data order", NULL},
-      {"device", AGPT_FLAG_STR, &a.device, "cpu", "backend", NULL},
-      {"quiet", AGPT_FLAG_BOOL, &a.quiet, NULL, "only warnings and errors on the console", NULL},
+      {"preset", AGPT_FLAG_STR, &mf.preset, "llama-demo", "model preset to start from (see `agpt info`)", NULL, NULL},
+      {"arch", AGPT_FLAG_STR, &mf.arch, "llama", "llama (RMSNorm, RoPE, SwiGLU, GQA) or gpt2 (LayerNorm, learned positions, GELU, tied)", NULL, "llama|gpt2"},
+      {"num-layers", AGPT_FLAG_INT, &mf.num_layers, NULL, "transformer layers (default: the preset's)", NULL, "[1, inf)"},
+      {"hidden-size", AGPT_FLAG_INT, &mf.hidden, NULL, "hidden size", NULL, "[1, inf)"},
+      {"ffn-hidden-size", AGPT_FLAG_INT, &mf.ffn, NULL, "MLP width (SwiGLU width for llama)", NULL, "[1, inf)"},
+      {"num-attention-heads", AGPT_FLAG_INT, &mf.heads, NULL, "attention heads", NULL, "[1, inf)"},
+      {"num-key-value-heads", AGPT_FLAG_INT, &mf.kv_heads, NULL, "key-value heads (grouped-query attention)", "num-query-groups", "[1, inf)"},
+      {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions)", NULL, "[1, inf)"},
+      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports", NULL, "[1, inf)"},
+      {"vocab-size", AGPT_FLAG_INT, &mf.vocab, NULL, "vocabulary size (default: from --tokenizer, else the preset's)", NULL, "[1, inf)"},
+      {"rope-theta", AGPT_FLAG_FLOAT, &mf.rope_theta, NULL, "RoPE base", NULL, "(0, inf)"},
+      {"norm-epsilon", AGPT_FLAG_FLOAT, &mf.norm_eps, NULL, "epsilon of RMSNorm/LayerNorm", NULL, "(0, inf)"},
+      {"init-method-std", AGPT_FLAG_FLOAT, &mf.init_std, NULL, "std of the normal weight init", NULL, "(0, inf)"},
+      {"untie-embeddings-and-output-weights", AGPT_FLAG_BOOL, &mf.untie, NULL, "separate output layer (Llama default)", NULL, NULL},
+      {"disable-bias-linear", AGPT_FLAG_BOOL, &mf.no_bias, NULL, "no biases in linear layers (Llama default)", NULL, NULL},
+      {"tokenizer", AGPT_FLAG_STR, &a.tokenizer, NULL, "tokenizer.json: sets the vocabulary size and is stored in checkpoints", "tokenizer-model", NULL},
+      {"micro-batch-size", AGPT_FLAG_INT, &a.micro_batch, "4", "samples per forward/backward", NULL, "[1, inf)"},
+      {"global-batch-size", AGPT_FLAG_INT, &a.global_batch, NULL, "samples per update (default: micro batch; a multiple of it)", NULL, "[1, inf)"},
+      {"train-iters", AGPT_FLAG_I64, &a.train_iters, "100", "optimizer steps", NULL, "[1, inf)"},
+      {"lr", AGPT_FLAG_FLOAT, &a.lr, "3e-4", "peak learning rate", NULL, "[0, inf)"},
+      {"min-lr", AGPT_FLAG_FLOAT, &a.min_lr, "0", "learning rate at the end of decay", NULL, "[0, inf)"},
+      {"lr-warmup-iters", AGPT_FLAG_I64, &warmup, "0", "linear warmup steps", NULL, "[0, inf)"},
+      {"lr-warmup-fraction", AGPT_FLAG_FLOAT, &warmup_frac, NULL, "warmup as a fraction of the decay steps (instead of --lr-warmup-iters)", NULL, "[0, 1]"},
+      {"lr-decay-iters", AGPT_FLAG_I64, &decay_iters, NULL, "steps over which the lr decays (default: --train-iters)", NULL, "[1, inf)"},
+      {"lr-decay-style", AGPT_FLAG_STR, &a.decay_style, "cosine", "shape of the decay after warmup", NULL, "cosine|linear|constant"},
+      {"weight-decay", AGPT_FLAG_FLOAT, &a.weight_decay, "0.01", "decoupled weight decay on weight matrices", NULL, "[0, inf)"},
+      {"adam-beta1", AGPT_FLAG_FLOAT, &a.beta1, "0.9", "AdamW beta1", NULL, "[0, 1)"},
+      {"adam-beta2", AGPT_FLAG_FLOAT, &a.beta2, "0.999", "AdamW beta2", NULL, "[0, 1)"},
+      {"adam-eps", AGPT_FLAG_FLOAT, &a.adam_eps, "1e-8", "AdamW epsilon", NULL, "(0, inf)"},
+      {"clip-grad", AGPT_FLAG_FLOAT, &a.clip_grad, "1.0", "clip gradients to this global norm (0: off)", NULL, "[0, inf)"},
+      {"seed", AGPT_FLAG_I64, &a.seed, "1234", "seed of initialization and data order", NULL, "[0, inf)"},
+      {"recompute-activations", AGPT_FLAG_BOOL, &a.recompute, NULL, "keep only layer inputs and recompute in backward (less memory, same losses)", "checkpoint-activations", NULL},
+      {"max-skipped-steps", AGPT_FLAG_INT, &a.max_skipped, "10", "stop after this many consecutive non-finite steps", NULL, "[0, inf)"},
+      {"data-path", AGPT_FLAG_STRLIST, &a.data_path, NULL, "PREFIX, or WEIGHT PREFIX WEIGHT PREFIX ... (Megatron blend)", NULL, NULL},
+      {"data-file-list", AGPT_FLAG_STR, &a.data_file_list, NULL, "AuroraGPT data-file-list: `weight prefix corpus` per line", NULL, NULL},
+      {"split", AGPT_FLAG_STR, &a.split, "969,30,1", "train,valid,test ratios over documents", NULL, NULL},
+      {"data-index-mode", AGPT_FLAG_STR, &a.index_mode, "fast", "fast (no index built) or megatron (Megatron-DeepSpeed's exact sample order)", "index-mode", "fast|megatron"},
+      {"data-cache-path", AGPT_FLAG_STR, &a.data_cache_path, NULL, "where megatron-mode indices are cached", NULL, NULL},
+      {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &a.blend_sample_in_corpus, NULL, "megatron mode: blend a corpus's files by their sample counts (AuroraGPT)", NULL, NULL},
+      {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &a.shuffle_sample_in_corpus, NULL, "megatron mode: shuffle each corpus's samples (AuroraGPT)", NULL, NULL},
+      {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL, NULL},
+      {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL, NULL},
+      {"save-interval", AGPT_FLAG_I64, &a.save_interval, "0", "save every N steps (0: only at the end)", NULL, "[0, inf)"},
+      {"exit-interval", AGPT_FLAG_I64, &a.exit_interval, "0", "save and exit after steps that are multiples of N", NULL, "[0, inf)"},
+      {"keep-last", AGPT_FLAG_INT, &a.keep_last, "3", "checkpoints kept (0: all)", NULL, "[0, inf)"},
+      {"log-interval", AGPT_FLAG_INT, &a.log_interval, "10", "steps between progress lines", NULL, "[1, inf)"},
+      {"metrics-file", AGPT_FLAG_STR, &a.metrics_file, NULL, "JSONL metrics file (default: <save>/metrics.jsonl)", NULL, NULL},
+      {"log-batches", AGPT_FLAG_STR, &a.log_batches, NULL, "append each micro-batch's tokens then labels (int32) to this file, to audit the data order", NULL, NULL},
+      {"device", AGPT_FLAG_STR, &a.device, "cpu", "backend", NULL, NULL},
+      {"quiet", AGPT_FLAG_BOOL, &a.quiet, NULL, "only warnings and errors on the console", NULL, NULL},
   };
   int n = AGPT_NFLAGS(flags), help;
   agpt_status st = agpt_flags_parse(flags, n, argc, argv, NULL, &help);
@@ -138,18 +161,8 @@ int agpt_cmd_train(int argc, char **argv) {
     a.model.max_seq = seq;
   }
   if (!agpt_flags_given(flags, n, "global-batch-size")) a.global_batch = a.micro_batch;
-  if (a.micro_batch <= 0 || a.global_batch <= 0 || a.train_iters <= 0 || a.log_interval <= 0) {
-    agpt_fail("--micro-batch-size, --global-batch-size, --train-iters and --log-interval must be positive");
-    goto usage_error;
-  }
-  if (!a.data_path.n && !a.data_file_list) {
-    agpt_fail("no training data: give --data-path PREFIX (or a weighted list) or --data-file-list FILE");
-    goto usage_error;
-  }
-  if (a.data_path.n && a.data_file_list) {
-    agpt_fail("--data-path and --data-file-list are exclusive: give one");
-    goto usage_error;
-  }
+  st = check_cross_flags(&a, flags, n, warmup);
+  if (st != AGPT_OK) goto usage_error;
   a.decay_iters = decay_iters;
   a.warmup_iters = warmup;
   if (agpt_flags_given(flags, n, "lr-warmup-fraction"))
