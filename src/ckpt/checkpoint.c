@@ -192,14 +192,9 @@ static int is_leftover(const char *name) {
   return (!strncmp(name, "iter_", 5) || !strncmp(name, "latest", 6)) && strstr(name, ".tmp.");
 }
 
-typedef struct {
-  int64_t it;
-  char name[256];
-} found_dir;
-
-static int cmp_found_desc(const void *a, const void *b) {
-  const found_dir *x = a, *y = b;
-  return x->it < y->it ? 1 : x->it > y->it ? -1 : 0;
+static int cmp_dir_desc(const void *a, const void *b) {
+  const agpt_ckpt_dir *x = a, *y = b;
+  return x->iteration < y->iteration ? 1 : x->iteration > y->iteration ? -1 : strcmp(x->name, y->name);
 }
 
 /* Invariant 4: rename away, then delete. Failures are warnings. */
@@ -224,7 +219,7 @@ static void prune(const char *save_dir, const char *committed, int keep_last) {
     agpt_log_warn("%s: cannot list for pruning: %s", save_dir, strerror(errno));
     return;
   }
-  found_dir *dirs = NULL;
+  agpt_ckpt_dir *dirs = NULL;
   int n = 0, cap = 0;
   char **leftovers = NULL;
   int nl = 0, capl = 0;
@@ -238,7 +233,7 @@ static void prune(const char *save_dir, const char *committed, int keep_last) {
     int64_t it = iter_of(e->d_name);
     if (it < 0 || strlen(e->d_name) >= sizeof dirs[0].name || !strcmp(e->d_name, committed)) continue;
     if (n == cap) dirs = agpt_xrealloc(dirs, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *dirs);
-    dirs[n].it = it;
+    dirs[n].iteration = it;
     snprintf(dirs[n].name, sizeof dirs[n].name, "%s", e->d_name);
     n++;
   }
@@ -249,7 +244,7 @@ static void prune(const char *save_dir, const char *committed, int keep_last) {
   }
   free(leftovers);
   if (keep_last > 0 && n > keep_last - 1) {
-    qsort(dirs, (size_t)n, sizeof *dirs, cmp_found_desc);
+    qsort(dirs, (size_t)n, sizeof *dirs, cmp_dir_desc);
     for (int i = keep_last - 1; i < n; i++) remove_dir_safely(save_dir, dirs[i].name, 1);
   }
   free(dirs);
@@ -468,6 +463,107 @@ agpt_status agpt_ckpt_read_table(const char *dir, const char *name, const agpt_p
   return st;
 }
 
+/* Reads SAVE/latest: *named is its iteration, name (cap LATEST_MAX) the
+ * directory it names. Fails naming the file when it is not one line
+ * "iter_<digits>". */
+static agpt_status read_latest(const char *latest, int64_t *named, char *name) {
+  char *text;
+  size_t n;
+  AGPT_TRY(agpt_file_read_all(latest, &text, &n));
+  while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) text[--n] = '\0';
+  *named = n < LATEST_MAX && strlen(text) == n ? iter_of(text) : -1;
+  if (*named >= 0) snprintf(name, LATEST_MAX, "%s", text);
+  free(text);
+  if (*named < 0)
+    return agpt_fail("%s: expected one line \"iter_<digits>\" (the file is corrupted; pass --load an iter_* "
+                     "directory instead)",
+                     latest);
+  return AGPT_OK;
+}
+
+agpt_status agpt_ckpt_list(const char *save_dir, agpt_ckpt_listing *out) {
+  memset(out, 0, sizeof *out);
+  out->latest = -1;
+  DIR *d = opendir(save_dir);
+  if (!d) {
+    if (errno == ENOENT) return AGPT_OK;
+    return agpt_fail("%s: cannot list the save directory: %s (check --save)", save_dir, strerror(errno));
+  }
+  int cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int64_t it = iter_of(e->d_name);
+    if (it < 0 || strlen(e->d_name) >= sizeof out->dirs[0].name) continue;
+    if (out->n == cap) out->dirs = agpt_xrealloc(out->dirs, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *out->dirs);
+    out->dirs[out->n].iteration = it;
+    snprintf(out->dirs[out->n].name, sizeof out->dirs[0].name, "%s", e->d_name);
+    out->n++;
+  }
+  closedir(d);
+  if (out->n) qsort(out->dirs, (size_t)out->n, sizeof *out->dirs, cmp_dir_desc);
+  char latest[PATH_CAP], name[LATEST_MAX];
+  if (!join(latest, sizeof latest, save_dir, "latest")) {
+    agpt_ckpt_listing_free(out);
+    return agpt_fail("%s: path too long", save_dir);
+  }
+  if (agpt_file_exists(latest) && read_latest(latest, &out->latest, name) != AGPT_OK) {
+    agpt_err_clear();
+    out->latest = -2;
+  }
+  return AGPT_OK;
+}
+
+void agpt_ckpt_listing_free(agpt_ckpt_listing *l) {
+  free(l->dirs);
+  memset(l, 0, sizeof *l);
+}
+
+/* The manifest of dir agrees with the directory's name, and every file
+ * verifies. */
+static agpt_status verify_named(const char *dir, int64_t iteration) {
+  manifest m;
+  AGPT_TRY(manifest_load(dir, &m));
+  int64_t got = m.iteration;
+  manifest_free(&m);
+  if (got != iteration)
+    return agpt_fail("%s/manifest.json: iteration %lld in a directory named for iteration %lld", dir, (long long)got,
+                     (long long)iteration);
+  return agpt_ckpt_verify(dir);
+}
+
+agpt_status agpt_ckpt_recover(const char *save_dir, char *dir_out, size_t cap, int64_t *iteration) {
+  agpt_ckpt_listing l;
+  AGPT_TRY(agpt_ckpt_list(save_dir, &l));
+  *iteration = -1;
+  agpt_status st = AGPT_ERR;
+  for (int i = 0; i < l.n && st != AGPT_OK; i++) {
+    char dir[PATH_CAP], aside[PATH_CAP];
+    const char *base = l.dirs[i].name;
+    if (!join(dir, sizeof dir, save_dir, base)) continue;
+    if (verify_named(dir, l.dirs[i].iteration) == AGPT_OK) {
+      if (snprintf(dir_out, cap, "%s", dir) >= (int)cap) {
+        agpt_ckpt_listing_free(&l);
+        return agpt_fail("%s: path longer than %zu bytes", dir, cap);
+      }
+      *iteration = l.dirs[i].iteration;
+      st = AGPT_OK;
+      break;
+    }
+    agpt_log_warn("recovering %s: %s is damaged: %s", save_dir, base, agpt_errmsg());
+    if (snprintf(aside, sizeof aside, "%s.damaged.%ld", dir, (long)getpid()) < (int)sizeof aside &&
+        rename(dir, aside) == 0)
+      agpt_log_warn("recovering %s: moved %s aside to %s (kept; never loaded or pruned)", save_dir, base, aside);
+    else
+      agpt_log_warn("recovering %s: could not move %s aside: %s", save_dir, base, strerror(errno));
+  }
+  if (st != AGPT_OK)
+    st = l.n ? agpt_fail("%s: none of its %d iter_* directories verifies (see the warnings above); nothing to recover",
+                         save_dir, l.n)
+             : agpt_fail("%s: no iter_* checkpoint directory to recover from", save_dir);
+  agpt_ckpt_listing_free(&l);
+  return st;
+}
+
 agpt_status agpt_ckpt_resolve(const char *load_path, char *dir_out, size_t cap, int64_t *iteration) {
   char latest[PATH_CAP], dir[PATH_CAP];
   *iteration = -1;
@@ -481,27 +577,13 @@ agpt_status agpt_ckpt_resolve(const char *load_path, char *dir_out, size_t cap, 
   if (!join(latest, sizeof latest, load_path, "latest")) return agpt_fail("%s: path too long", load_path);
   int64_t named = -1;
   if (agpt_file_exists(latest)) {
-    char *text;
-    size_t n;
-    AGPT_TRY(agpt_file_read_all(latest, &text, &n));
-    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) text[--n] = '\0';
-    named = n < LATEST_MAX && strlen(text) == n ? iter_of(text) : -1;
-    if (named < 0) {
-      free(text);
-      return agpt_fail("%s: expected one line \"iter_<digits>\" (the file is corrupted; pass --load an iter_* "
-                       "directory instead)",
-                       latest);
-    }
-    int ok = join(dir, sizeof dir, load_path, text);
-    if (ok && !agpt_file_exists(dir)) {
-      agpt_status st = agpt_fail("%s: names %s, which does not exist (it was removed; pass --load an existing iter_* "
-                                 "directory)",
-                                 latest, text);
-      free(text);
-      return st;
-    }
-    free(text);
-    if (!ok) return agpt_fail("%s: path too long", load_path);
+    char name[LATEST_MAX];
+    AGPT_TRY(read_latest(latest, &named, name));
+    if (!join(dir, sizeof dir, load_path, name)) return agpt_fail("%s: path too long", load_path);
+    if (!agpt_file_exists(dir))
+      return agpt_fail("%s: names %s, which does not exist (it was removed; pass --load an existing iter_* "
+                       "directory)",
+                       latest, name);
   } else {
     char mpath[PATH_CAP];
     if (!join(mpath, sizeof mpath, load_path, MANIFEST)) return agpt_fail("%s: path too long", load_path);

@@ -104,6 +104,34 @@ void agpt_ckpt_abort(agpt_ckpt_writer *w);
  * checked by the read functions or agpt_ckpt_verify(). */
 agpt_status agpt_ckpt_resolve(const char *load_path, char *dir_out, size_t cap, int64_t *iteration);
 
+/* What a save directory holds, so that a run can decide whether it may
+ * write there (a run that writes into a directory holding another history
+ * would replace its iter_* directories and prune the rest).
+ *   latest: the iteration `latest` names; -1 when there is no `latest`
+ *           file; -2 when it exists but cannot be read as "iter_<digits>".
+ *   dirs:   the iter_<digits> directories, highest iteration first
+ *           (complete by invariant 2; not verified here).
+ * A save directory that does not exist yet gives an empty listing. */
+typedef struct {
+  int64_t iteration;
+  char name[64]; /* the directory's own name: iter_ and its digits */
+} agpt_ckpt_dir;
+typedef struct {
+  int64_t latest;
+  int n;
+  agpt_ckpt_dir *dirs; /* owned; release with agpt_ckpt_listing_free */
+} agpt_ckpt_listing;
+agpt_status agpt_ckpt_list(const char *save_dir, agpt_ckpt_listing *out);
+void agpt_ckpt_listing_free(agpt_ckpt_listing *l);
+
+/* Recovery when `latest` is missing or names a damaged checkpoint: finds the
+ * newest iter_* directory of save_dir whose manifest and every file verify,
+ * writes its path to dir_out and its iteration to *iteration. Newer
+ * directories that fail verification are renamed to iter_N.damaged.<pid>
+ * (kept for inspection, never pruned, never loaded) and each is reported
+ * with the reason. Fails when no directory verifies. */
+agpt_status agpt_ckpt_recover(const char *save_dir, char *dir_out, size_t cap, int64_t *iteration);
+
 /* Checks every file listed in dir/manifest.json: present, same size, same
  * CRC-32C. The error names the file and what differs. */
 agpt_status agpt_ckpt_verify(const char *dir);
