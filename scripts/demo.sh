@@ -27,13 +27,15 @@ for f in $corpora; do
   fi
 done
 
+# --load the save directory: a second `make demo` resumes (or, when the run
+# finished, just samples again) instead of starting a second run on top of it.
 echo "== training llama-demo on the blend in data/demo/demo.data-file-list"
 "$agpt" train --preset llama-demo --tokenizer "$work/tokenizer.json" \
   --data-file-list data/demo/demo.data-file-list --split 990,10,0 \
   --micro-batch-size 8 --global-batch-size 16 --seq-length 256 \
   --train-iters "$iters" --lr 3e-3 --min-lr 3e-4 --lr-warmup-iters 30 --lr-decay-style cosine \
   --weight-decay 0.1 --clip-grad 1.0 --seed 1234 \
-  --save "$out" --save-interval 100 --log-interval 10
+  --save "$out" --load "$out" --save-interval 100 --log-interval 10
 
 echo "== samples from the trained model"
 for prompt in "The " "def " "La " "Die "; do

@@ -1,12 +1,20 @@
-/* agpt train: Megatron-DeepSpeed-style flags into agpt_train_args. The model
- * shape starts from --preset and any shape flag given overrides it; with
- * --tokenizer the vocabulary size comes from the tokenizer. */
+/* agpt train: Megatron-DeepSpeed-style flags into agpt_train_args.
+ *
+ * The model shape of a new run starts from --preset; any shape flag given
+ * overrides it, and sizes derived from the hidden size follow it when not
+ * given themselves (--ffn-hidden-size by Megatron's rule, the key-value heads
+ * from --num-attention-heads); with --tokenizer the vocabulary size comes
+ * from the tokenizer; --max-position-embeddings defaults to --seq-length.
+ * A resumed run (see train/resume.h for when a run resumes) takes its shape
+ * and its --seq-length from the checkpoint: a shape flag given must agree
+ * with it, and --seq-length may change (up to the checkpoint's positions). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "ckpt/model_json.h"
 #include "core/log.h"
 #include "data/split.h"
 #include "data/tokenizer.h"
@@ -19,8 +27,19 @@ typedef struct {
   double rope_theta, norm_eps, init_std;
 } model_flags;
 
-static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int n, agpt_model_config *c) {
-  AGPT_TRY(agpt_model_preset(f->preset, c));
+/* Megatron's --ffn-hidden-size when it is not given: 4h for GELU, and for
+ * SwiGLU two thirds of that rounded down to a multiple of 64 (at least 64). */
+static int derived_ffn(agpt_arch arch, int hidden) {
+  if (arch == AGPT_ARCH_GPT2) return 4 * hidden;
+  int f = (int)((4.0 * hidden * 2.0 / 3.0) / 64.0) * 64;
+  return f < 64 ? 64 : f;
+}
+
+/* Applies the shape flags given to *c. derive: also recompute the sizes that
+ * follow the hidden size or the architecture when they are not given (a new
+ * run); a resumed run's base is the checkpoint, whose sizes stand. */
+static agpt_status apply_shape_flags(const model_flags *f, const agpt_flag *tbl, int n, int derive,
+                                     agpt_model_config *c) {
   if (agpt_flags_given(tbl, n, "arch")) {
     if (!strcmp(f->arch, "llama")) {
       c->arch = AGPT_ARCH_LLAMA;
@@ -50,6 +69,55 @@ static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int 
   if (agpt_flags_given(tbl, n, "init-method-std")) c->init_std = (float)f->init_std;
   if (f->untie) c->tie_embeddings = 0;
   if (f->no_bias) c->bias = 0;
+  if (derive && !agpt_flags_given(tbl, n, "ffn-hidden-size") &&
+      (agpt_flags_given(tbl, n, "hidden-size") || agpt_flags_given(tbl, n, "arch"))) {
+    c->ffn = derived_ffn(c->arch, c->hidden);
+    agpt_log_info("--ffn-hidden-size %d follows the hidden size %d (Megatron's rule for %s); give it to choose "
+                  "another",
+                  c->ffn, c->hidden, c->arch == AGPT_ARCH_GPT2 ? "GELU: 4 x hidden" : "SwiGLU: 8/3 x hidden, "
+                  "a multiple of 64");
+  }
+  return AGPT_OK;
+}
+
+/* The model config and tokens per sample of this run, for a new run or for
+ * a resumed one (a->start set). */
+static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int n, int seq, agpt_train_args *a) {
+  agpt_model_config *c = &a->model;
+  int tok_vocab = 0;
+  if (a->tokenizer && !agpt_flags_given(tbl, n, "vocab-size")) {
+    agpt_tok *tok;
+    AGPT_TRY(agpt_tok_load(a->tokenizer, &tok));
+    tok_vocab = (int)agpt_tok_vocab_size(tok);
+    agpt_tok_free(tok);
+  }
+  if (!a->start.dir[0]) {
+    AGPT_TRY(agpt_model_preset(f->preset, c));
+    AGPT_TRY(apply_shape_flags(f, tbl, n, 1, c));
+    if (tok_vocab) c->vocab = tok_vocab;
+    if (!agpt_flags_given(tbl, n, "max-position-embeddings") && seq) c->max_seq = seq;
+    a->seq_len = seq ? seq : c->max_seq;
+  } else {
+    AGPT_TRY(agpt_resume_read_config(a->start.dir, c));
+    /* what the flags given describe: the preset when it is named (sizes
+     * derived as for a new run), else the checkpoint itself */
+    agpt_model_config want = *c;
+    int preset = agpt_flags_given(tbl, n, "preset");
+    if (preset) AGPT_TRY(agpt_model_preset(f->preset, &want));
+    AGPT_TRY(apply_shape_flags(f, tbl, n, preset, &want));
+    if (tok_vocab) want.vocab = tok_vocab;
+    if (!agpt_flags_given(tbl, n, "max-position-embeddings")) want.max_seq = c->max_seq;
+    char what[4400];
+    snprintf(what, sizeof what, "--load %s: a resumed run keeps the checkpoint's model shape, and a flag given "
+             "disagrees with it (drop the flag, or start a new run with another --save)", a->start.dir);
+    AGPT_TRY(agpt_model_config_compare(c, &want, what));
+    agpt_train_state s;
+    AGPT_TRY(agpt_resume_read_state(a->start.dir, a->start.iteration, c->max_seq, &s));
+    a->seq_len = seq ? seq : s.seq_length;
+  }
+  if (a->seq_len > c->max_seq)
+    return agpt_fail("--seq-length %d exceeds the model's %d positions (--max-position-embeddings%s)", a->seq_len,
+                     c->max_seq, a->start.dir[0] ? ", fixed by the checkpoint being resumed" : "");
   return AGPT_OK;
 }
 
@@ -81,7 +149,7 @@ int agpt_cmd_train(int argc, char **argv) {
   memset(&mf, 0, sizeof mf);
   int64_t warmup = 0, decay_iters = 0;
   double warmup_frac = 0;
-  int seq = 0;
+  int seq = 0, recover = 0;
   const agpt_flag flags[] = {
       {"preset", AGPT_FLAG_STR, &mf.preset, "llama-demo", "model preset to start from (see `agpt info`)", NULL, NULL},
       {"arch", AGPT_FLAG_STR, &mf.arch, "llama", "llama (RMSNorm, RoPE, SwiGLU, GQA) or gpt2 (LayerNorm, learned positions, GELU, tied)", NULL, "llama|gpt2"},
@@ -125,6 +193,9 @@ int agpt_cmd_train(int argc, char **argv) {
       {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &a.shuffle_sample_in_corpus, NULL, "megatron mode: shuffle each corpus's samples (AuroraGPT)", NULL, NULL},
       {"save", AGPT_FLAG_STR, &a.save, NULL, "checkpoint directory (metrics.jsonl goes there too)", NULL, NULL},
       {"load", AGPT_FLAG_STR, &a.load, NULL, "resume from this checkpoint directory (its `latest`) or iter_ directory", NULL, NULL},
+      {"recover-latest", AGPT_FLAG_BOOL, &recover, NULL, "resume from the newest checkpoint in --save whose files all verify, when `latest` is missing or damaged (damaged newer ones are moved aside)", NULL, NULL},
+      {"override-opt-param-scheduler", AGPT_FLAG_BOOL, &a.override_scheduler, NULL, "on resume, follow this run's lr schedule flags instead of the checkpoint's", "override-opt_param-scheduler", NULL},
+      {"use-checkpoint-opt-param-scheduler", AGPT_FLAG_BOOL, &a.use_checkpoint_scheduler, NULL, "on resume, follow the checkpoint's lr schedule and ignore the schedule flags", "use-checkpoint-opt_param-scheduler", NULL},
       {"save-interval", AGPT_FLAG_I64, &a.save_interval, "0", "save every N steps (0: only at the end)", NULL, "[0, inf)"},
       {"exit-interval", AGPT_FLAG_I64, &a.exit_interval, "0", "save and exit after steps that are multiples of N", NULL, "[0, inf)"},
       {"keep-last", AGPT_FLAG_INT, &a.keep_last, "3", "checkpoints kept (0: all)", NULL, "[0, inf)"},
@@ -145,37 +216,31 @@ int agpt_cmd_train(int argc, char **argv) {
     return 0;
   }
   if (st != AGPT_OK) goto usage_error;
-  st = build_config(&mf, flags, n, &a.model);
-  if (st != AGPT_OK) goto usage_error;
-  if (a.tokenizer && !agpt_flags_given(flags, n, "vocab-size")) {
-    agpt_tok *tok;
-    if (agpt_tok_load(a.tokenizer, &tok) != AGPT_OK) goto error;
-    a.model.vocab = (int)agpt_tok_vocab_size(tok);
-    agpt_tok_free(tok);
-  }
-  if (seq) {
-    if (seq > a.model.max_seq) {
-      agpt_fail("--seq-length %d exceeds --max-position-embeddings %d", seq, a.model.max_seq);
-      goto usage_error;
-    }
-    a.model.max_seq = seq;
-  }
   if (!agpt_flags_given(flags, n, "global-batch-size")) a.global_batch = a.micro_batch;
   st = check_cross_flags(&a, flags, n, warmup);
+  if (st == AGPT_OK && a.override_scheduler && a.use_checkpoint_scheduler)
+    st = agpt_fail("--override-opt-param-scheduler and --use-checkpoint-opt-param-scheduler contradict each other: "
+                   "give one");
   if (st != AGPT_OK) goto usage_error;
+  agpt_log_set_quiet(a.quiet);
+  if (agpt_resume_plan_make(a.save, a.load, recover, &a.start) != AGPT_OK) goto error;
+  if (build_config(&mf, flags, n, seq, &a) != AGPT_OK) goto error;
   a.decay_iters = decay_iters;
   a.warmup_iters = warmup;
   if (agpt_flags_given(flags, n, "lr-warmup-fraction"))
     a.warmup_iters = (int64_t)(warmup_frac * (double)(decay_iters > 0 ? decay_iters : a.train_iters));
-  st = agpt_train_run(&a);
+  agpt_train_result res;
+  st = agpt_train_run(&a, &res);
   agpt_strlist_free(&a.data_path);
   if (st != AGPT_OK) goto error;
-  return 0;
+  /* a stopped run is not a finished one: exit as a shell reports a signal */
+  return res.stop_signal ? 128 + res.stop_signal : 0;
 usage_error:
   agpt_strlist_free(&a.data_path);
   fprintf(stderr, "agpt train: %s\n(see agpt train --help)\n", agpt_errmsg());
   return 2;
 error:
+  agpt_strlist_free(&a.data_path);
   fprintf(stderr, "agpt train: error: %s\n", agpt_errmsg());
   return 1;
 }

@@ -20,9 +20,20 @@
 #include "optim/schedule.h"
 #include "train/metrics.h"
 #include "train/peak.h"
+#include "train/train_state.h"
 
+/* The first SIGINT/SIGTERM asks for a stop after the current step and its
+ * save; a second one ends the process at once through the default action
+ * (the checkpoint protocol leaves the previous `latest` intact). */
 static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
+static void on_signal(int sig) {
+  if (stop_requested) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  stop_requested = sig;
+}
 
 typedef struct {
   const agpt_train_args *a;
@@ -53,21 +64,23 @@ static double model_flops_per_token(const agpt_model_config *c, int T) {
   return 6.0 * (L * per_layer + C * V) + 12.0 * L * T * C;
 }
 
-static agpt_status write_state_json(trainer *t, agpt_sb *sb) {
+static void write_state_json(trainer *t, agpt_sb *sb) {
   const agpt_train_args *a = t->a;
-  agpt_sb_printf(sb,
-                 "{\n  \"format\": \"agpt-train-state-1\",\n  \"iteration\": %lld,\n  \"consumed_samples\": %llu,\n"
-                 "  \"adam_step\": %lld,\n  \"skipped_total\": %lld,\n  \"skipped_consecutive\": %lld,\n"
-                 "  \"seed\": %llu,\n  \"train_iters\": %lld,\n  \"micro_batch_size\": %d,\n"
-                 "  \"global_batch_size\": %d,\n  \"seq_length\": %d,\n  \"index_mode\": ",
-                 (long long)t->step, (unsigned long long)t->consumed, (long long)t->opt.t, (long long)t->skipped_total,
-                 (long long)t->skipped_run, (unsigned long long)a->seed, (long long)a->train_iters, a->micro_batch,
-                 a->global_batch, a->model.max_seq);
-  agpt_sb_json_str(sb, a->index_mode, strlen(a->index_mode));
-  agpt_sb_puts(sb, ",\n  \"split\": ");
-  agpt_sb_json_str(sb, a->split, strlen(a->split));
-  agpt_sb_puts(sb, "\n}\n");
-  return AGPT_OK;
+  agpt_train_state st = {.iteration = t->step,
+                         .adam_step = t->opt.t,
+                         .skipped_total = t->skipped_total,
+                         .skipped_consecutive = t->skipped_run,
+                         .consumed_samples = t->consumed,
+                         .seed = a->seed,
+                         .train_iters = a->train_iters,
+                         .micro_batch = a->micro_batch,
+                         .global_batch = a->global_batch,
+                         .seq_length = a->seq_len,
+                         .has_schedule = 1,
+                         .sched = t->sched};
+  snprintf(st.index_mode, sizeof st.index_mode, "%s", a->index_mode);
+  snprintf(st.split, sizeof st.split, "%s", a->split);
+  agpt_train_state_write(&st, sb);
 }
 
 static agpt_status save_checkpoint(trainer *t) {
@@ -126,68 +139,116 @@ static agpt_status save_checkpoint(trainer *t) {
   return AGPT_OK;
 }
 
-static agpt_status json_i64(const agpt_json *root, const char *key, const char *path, int64_t *out) {
-  const agpt_json *j = agpt_json_get(root, key);
-  if (!j || agpt_json_int(j, out) != AGPT_OK)
-    return agpt_fail("%s: field \"%s\" missing or not an integer (the checkpoint is damaged or not agpt's)", path, key);
+/* The first element of flat (table layout) that is not finite, or negative
+ * when nonneg is set; returns 0 when there is none. */
+static int bad_value(const agpt_param_table *tb, const float *flat, int nonneg, const char **name, size_t *at,
+                     float *value) {
+  for (int i = 0; i < tb->n; i++) {
+    const agpt_param *p = &tb->params[i];
+    for (size_t k = 0; k < p->numel; k++) {
+      float x = flat[p->offset + k];
+      if (!isfinite(x) || (nonneg && x < 0)) {
+        *name = p->name;
+        *at = k;
+        *value = x;
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Reads one prefix of a safetensors file of the checkpoint into the device
+ * buffer dst, refusing values no training step can produce. */
+static agpt_status load_tensors(trainer *t, const char *dir, const char *file, const char *prefix, int nonneg,
+                                float *dst) {
+  agpt_model *m = t->model;
+  AGPT_TRY(agpt_ckpt_read_table(dir, file, &m->table, prefix, t->host_stage));
+  const char *name;
+  size_t at;
+  float value;
+  if (bad_value(&m->table, t->host_stage, nonneg, &name, &at, &value))
+    return agpt_fail("%s/%s: tensor %s%s element %zu is %g: %s (the file was written by a faulty tool or a diverged "
+                     "run; load an earlier checkpoint)",
+                     dir, file, prefix, name, at, (double)value,
+                     nonneg ? "a second moment must be finite and >= 0" : "it must be finite");
+  t->be->copy_h2d(t->be, dst, t->host_stage, m->table.total * sizeof(float));
   return AGPT_OK;
 }
 
-static agpt_status load_checkpoint(trainer *t, const char *dir) {
+/* Rule 5 of train.h: the schedule this run would follow against the
+ * checkpoint's. Fills t->sched with the one to follow. */
+static agpt_status settle_schedule(trainer *t, const agpt_train_state *saved, const char *dir) {
+  const agpt_train_args *a = t->a;
+  if (!saved->has_schedule) {
+    agpt_log_warn("--load %s: the checkpoint does not record its lr schedule; this run's is used unchecked", dir);
+    return AGPT_OK;
+  }
+  const agpt_lr_schedule *c = &saved->sched, *r = &t->sched;
+  char diff[512] = "";
+  size_t len = 0;
+#define SCHED_DIFF(cond, ...)                                                                     \
+  if ((cond) && len < sizeof diff) len += (size_t)snprintf(diff + len, sizeof diff - len, __VA_ARGS__)
+  SCHED_DIFF(c->lr != r->lr, "; --lr %g (checkpoint: %g)", r->lr, c->lr);
+  SCHED_DIFF(c->min_lr != r->min_lr, "; --min-lr %g (checkpoint: %g)", r->min_lr, c->min_lr);
+  SCHED_DIFF(c->warmup != r->warmup, "; warmup %lld iterations (checkpoint: %lld)", (long long)r->warmup,
+             (long long)c->warmup);
+  SCHED_DIFF(c->decay_iters != r->decay_iters, "; decay over %lld iterations (checkpoint: %lld; --lr-decay-iters "
+             "defaults to --train-iters)", (long long)r->decay_iters, (long long)c->decay_iters);
+  SCHED_DIFF(c->style != r->style, "; --lr-decay-style %s (checkpoint: %s)", agpt_lr_style_name(r->style),
+             agpt_lr_style_name(c->style));
+#undef SCHED_DIFF
+  if (!diff[0]) return AGPT_OK;
+  if (a->use_checkpoint_scheduler) {
+    t->sched = *c;
+    agpt_log_info("--use-checkpoint-opt-param-scheduler: following the checkpoint's lr schedule, not%s", diff + 1);
+    return AGPT_OK;
+  }
+  if (a->override_scheduler) {
+    agpt_log_warn("--override-opt-param-scheduler: the lr schedule changes at iteration %lld:%s",
+                  (long long)saved->iteration, diff + 1);
+    return AGPT_OK;
+  }
+  return agpt_fail("--load %s: this run's lr schedule differs from the checkpoint's:%s. Resuming would change the "
+                   "learning rate mid-run. Keep the checkpoint's with --use-checkpoint-opt-param-scheduler, take "
+                   "this run's with --override-opt-param-scheduler, or give the checkpoint's values",
+                   dir, diff + 1);
+}
+
+static agpt_status load_checkpoint(trainer *t, const char *dir, int64_t iteration) {
   const agpt_train_args *a = t->a;
   agpt_model *m = t->model;
-  char path[4200];
-  char *text;
-  size_t n;
-  /* each read below checks its file's size and CRC-32C against the manifest */
-  AGPT_TRY(agpt_ckpt_read_file(dir, "config.json", &text, &n));
-  agpt_model_config saved;
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  agpt_status st = agpt_model_config_from_json(text, n, path, &saved);
-  free(text);
-  AGPT_TRY(st);
+  agpt_model_config saved_cfg;
+  AGPT_TRY(agpt_resume_read_config(dir, &saved_cfg));
   char what[4300];
   snprintf(what, sizeof what, "--load %s: model config of the checkpoint vs this run", dir);
-  AGPT_TRY(agpt_model_config_compare(&saved, &m->cfg, what));
+  AGPT_TRY(agpt_model_config_compare(&saved_cfg, &m->cfg, what));
+  agpt_train_state s;
+  AGPT_TRY(agpt_resume_read_state(dir, iteration, saved_cfg.max_seq, &s));
+  if (s.seed != a->seed)
+    agpt_log_warn("--load %s: the checkpoint was trained with --seed %llu, this run uses %llu: data order changes",
+                  dir, (unsigned long long)s.seed, (unsigned long long)a->seed);
+  if (s.global_batch != a->global_batch)
+    agpt_log_warn("--load %s: --global-batch-size was %d, now %d; resuming from %llu consumed samples", dir,
+                  s.global_batch, a->global_batch, (unsigned long long)s.consumed_samples);
+  if (s.seq_length != a->seq_len)
+    agpt_log_warn("--load %s: --seq-length was %d, now %d; resuming from %llu consumed samples of the new length", dir,
+                  s.seq_length, a->seq_len, (unsigned long long)s.consumed_samples);
+  if (strcmp(s.index_mode, a->index_mode) || strcmp(s.split, a->split))
+    agpt_log_warn("--load %s: the checkpoint used --data-index-mode %s --split %s, this run %s %s: data order changes",
+                  dir, s.index_mode, s.split, a->index_mode, a->split);
+  AGPT_TRY(settle_schedule(t, &s, dir));
 
-  AGPT_TRY(agpt_ckpt_read_file(dir, "state.json", &text, &n));
-  snprintf(path, sizeof path, "%s/state.json", dir);
-  agpt_json *root;
-  if (agpt_json_parse(text, n, &root) != AGPT_OK) {
-    free(text);
-    return agpt_fail_prefix("%s", path);
-  }
-  free(text);
-  int64_t iter = 0, consumed = 0, adam_step = 0, sk_total = 0, sk_run = 0, seed = 0, mb = 0, gb = 0;
-  st = AGPT_OK;
-  if (json_i64(root, "iteration", path, &iter) || json_i64(root, "consumed_samples", path, &consumed) ||
-      json_i64(root, "adam_step", path, &adam_step) || json_i64(root, "skipped_total", path, &sk_total) ||
-      json_i64(root, "skipped_consecutive", path, &sk_run) || json_i64(root, "seed", path, &seed) ||
-      json_i64(root, "micro_batch_size", path, &mb) || json_i64(root, "global_batch_size", path, &gb))
-    st = AGPT_ERR;
-  agpt_json_free(root);
-  AGPT_TRY(st);
-  if ((uint64_t)seed != a->seed)
-    agpt_log_warn("--load %s: the checkpoint was trained with --seed %lld, this run uses %llu: data order changes",
-                  dir, (long long)seed, (unsigned long long)a->seed);
-  if (gb != a->global_batch)
-    agpt_log_warn("--load %s: --global-batch-size was %lld, now %d; resuming from %lld consumed samples", dir,
-                  (long long)gb, a->global_batch, (long long)consumed);
-
-  size_t bytes = m->table.total * sizeof(float);
-  AGPT_TRY(agpt_ckpt_read_table(dir, "model.safetensors", &m->table, "", t->host_stage));
-  t->be->copy_h2d(t->be, m->params, t->host_stage, bytes);
-  AGPT_TRY(agpt_ckpt_read_table(dir, "optim.safetensors", &m->table, "exp_avg.", t->host_stage));
-  t->be->copy_h2d(t->be, t->opt.m, t->host_stage, bytes);
-  AGPT_TRY(agpt_ckpt_read_table(dir, "optim.safetensors", &m->table, "exp_avg_sq.", t->host_stage));
-  t->be->copy_h2d(t->be, t->opt.v, t->host_stage, bytes);
-  t->step = iter;
-  t->consumed = (uint64_t)consumed;
-  t->opt.t = adam_step;
-  t->skipped_total = sk_total;
-  t->skipped_run = sk_run;
-  agpt_log_info("resumed from %s: iteration %lld, %llu samples consumed", dir, (long long)iter,
-                (unsigned long long)consumed);
+  AGPT_TRY(load_tensors(t, dir, "model.safetensors", "", 0, m->params));
+  AGPT_TRY(load_tensors(t, dir, "optim.safetensors", "exp_avg.", 0, t->opt.m));
+  AGPT_TRY(load_tensors(t, dir, "optim.safetensors", "exp_avg_sq.", 1, t->opt.v));
+  t->step = s.iteration;
+  t->consumed = s.consumed_samples;
+  t->opt.t = s.adam_step;
+  t->skipped_total = s.skipped_total;
+  t->skipped_run = s.skipped_consecutive;
+  agpt_log_info("resumed from %s: iteration %lld, %llu samples consumed", dir, (long long)s.iteration,
+                (unsigned long long)s.consumed_samples);
   return AGPT_OK;
 }
 
@@ -205,7 +266,7 @@ static agpt_status open_loader(trainer *t) {
     lc.index_mode = AGPT_INDEX_MEGATRON;
   else
     return agpt_fail("--data-index-mode: unknown mode '%s' (use fast or megatron)", a->index_mode);
-  lc.seq_len = a->model.max_seq;
+  lc.seq_len = a->seq_len;
   lc.micro_batch = a->micro_batch;
   lc.global_batch = a->global_batch;
   lc.dp_rank = 0;
@@ -230,7 +291,7 @@ static agpt_status open_loader(trainer *t) {
 static agpt_status train_step(trainer *t, double lr, double *loss, double *norm, int *skipped) {
   const agpt_train_args *a = t->a;
   agpt_model *m = t->model;
-  int T = a->model.max_seq, B = a->micro_batch;
+  int T = a->seq_len, B = a->micro_batch;
   agpt_model_zero_grad(m);
   double sum = 0;
   for (int k = 0; k < t->grad_accum; k++) {
@@ -270,40 +331,29 @@ static agpt_status setup(trainer *t) {
   t->grad_accum = a->global_batch / (a->micro_batch * dp);
   AGPT_TRY(agpt_model_config_validate(&a->model, "model flags"));
 
-  agpt_model_opts mo = {.batch = a->micro_batch, .seq = a->model.max_seq, .recompute = a->recompute, .training = 1};
+  agpt_model_opts mo = {.batch = a->micro_batch, .seq = a->seq_len, .recompute = a->recompute, .training = 1};
   AGPT_TRY(agpt_model_create(&a->model, &mo, t->be, &t->model));
   agpt_adamw_config oc = {a->beta1, a->beta2, a->adam_eps, a->weight_decay};
   AGPT_TRY(agpt_adamw_init(&t->opt, t->be, &t->model->table, &oc));
   size_t bytes = t->model->table.total * sizeof(float);
   t->host_stage = malloc(bytes);
-  size_t bt = (size_t)a->micro_batch * (size_t)a->model.max_seq;
+  size_t bt = (size_t)a->micro_batch * (size_t)a->seq_len;
   t->tokens = malloc(bt * sizeof(int32_t));
   t->labels = malloc(bt * sizeof(int32_t));
   if (!t->host_stage || !t->tokens || !t->labels)
     return agpt_fail("out of memory for %.1f MiB of host staging buffers", (double)bytes / 1048576.0);
-
-  /* `--load` naming the directory that `--save` fills, before it holds a
-   * committed checkpoint, means "resume if there is something to resume". */
-  const char *load = a->load;
-  char dir[4096], latest[4200];
-  int64_t iter = -1;
-  if (load && a->save && !strcmp(load, a->save)) {
-    snprintf(latest, sizeof latest, "%s/latest", load);
-    if (!agpt_file_exists(latest)) load = NULL;
-  }
-  if (load && agpt_ckpt_resolve(load, dir, sizeof dir, &iter) != AGPT_OK) return agpt_fail_prefix("--load %s", load);
-  if (load) {
-    AGPT_TRY(load_checkpoint(t, dir));
-  } else {
-    AGPT_TRY(agpt_model_init_params(t->model, a->seed));
-  }
-  AGPT_TRY(open_loader(t));
 
   t->sched.lr = a->lr;
   t->sched.min_lr = a->min_lr;
   t->sched.warmup = a->warmup_iters;
   t->sched.decay_iters = a->decay_iters > 0 ? a->decay_iters : a->train_iters;
   AGPT_TRY(agpt_lr_style_parse(a->decay_style, &t->sched.style));
+  if (a->start.dir[0]) {
+    AGPT_TRY(load_checkpoint(t, a->start.dir, a->start.iteration));
+  } else {
+    AGPT_TRY(agpt_model_init_params(t->model, a->seed));
+  }
+  AGPT_TRY(open_loader(t));
 
   if (a->metrics_file) {
     AGPT_TRY(agpt_metrics_open(&t->metrics, a->metrics_file));
@@ -317,7 +367,7 @@ static agpt_status setup(trainer *t) {
   }
   if (a->log_batches && !(t->batches = fopen(a->log_batches, "ab")))
     return agpt_fail("--log-batches %s: cannot open for appending", a->log_batches);
-  t->flops_per_token = model_flops_per_token(&a->model, a->model.max_seq);
+  t->flops_per_token = model_flops_per_token(&a->model, a->seq_len);
   t->peak_flops = agpt_measure_peak_flops(t->be);
   return AGPT_OK;
 }
@@ -327,13 +377,14 @@ static void print_plan(trainer *t) {
   const agpt_model_config *c = &a->model;
   agpt_model_memory mem;
   if (a->quiet) return;
-  agpt_log_info("model: %s, %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, seq %d: %.2fM parameters",
+  agpt_log_info("model: %s, %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, positions %d: %.2fM parameters",
                 agpt_arch_name(c->arch), c->n_layer, c->hidden, c->n_head, c->n_kv_head, c->ffn, c->vocab, c->max_seq,
                 (double)agpt_model_param_count(c) / 1e6);
-  agpt_log_info("batch: micro %d x accumulation %d = global %d samples (%d tokens) per step; %lld steps on %s",
-                a->micro_batch, t->grad_accum, a->global_batch, a->global_batch * c->max_seq,
+  agpt_log_info("batch: micro %d x accumulation %d = global %d samples of %d tokens (%lld tokens) per step; %lld "
+                "steps on %s",
+                a->micro_batch, t->grad_accum, a->global_batch, a->seq_len, (long long)a->global_batch * a->seq_len,
                 (long long)a->train_iters, t->be->name);
-  if (agpt_model_memory_estimate(c, a->micro_batch, c->max_seq, a->recompute, &mem) == AGPT_OK)
+  if (agpt_model_memory_estimate(c, a->micro_batch, a->seq_len, a->recompute, &mem) == AGPT_OK)
     agpt_log_info("memory implied by the config: params %.1f + grads %.1f + AdamW %.1f + activations %.1f%s + "
                   "scratch %.1f = %.1f MiB",
                   mem.params / 1048576.0, mem.grads / 1048576.0, mem.optim / 1048576.0, mem.acts / 1048576.0,
@@ -353,9 +404,10 @@ static void teardown(trainer *t) {
   free(t->labels);
 }
 
-agpt_status agpt_train_run(const agpt_train_args *a) {
+agpt_status agpt_train_run(const agpt_train_args *a, agpt_train_result *res) {
   trainer t;
   memset(&t, 0, sizeof t);
+  memset(res, 0, sizeof *res);
   t.a = a;
   agpt_log_set_quiet(a->quiet);
   agpt_status st = setup(&t);
@@ -365,6 +417,7 @@ agpt_status agpt_train_run(const agpt_train_args *a) {
   }
   t.metrics.quiet = a->quiet;
   print_plan(&t);
+  stop_requested = 0;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
 
@@ -380,7 +433,7 @@ agpt_status agpt_train_run(const agpt_train_args *a) {
     if (st != AGPT_OK) break;
     double step_s = agpt_now() - s0;
     t.step = step;
-    win_tokens += (double)a->global_batch * a->model.max_seq;
+    win_tokens += (double)a->global_batch * a->seq_len;
     if (skipped) {
       t.skipped_total++;
       t.skipped_run++;
@@ -411,7 +464,7 @@ agpt_status agpt_train_run(const agpt_train_args *a) {
       r.mfu = t.peak_flops > 0 ? r.tok_s * t.flops_per_token / t.peak_flops : 0;
       r.step_ms = 1e3 * step_s;
       r.elapsed_s = now - run_start;
-      r.eta_s = r.tok_s > 0 ? (double)(a->train_iters - step) * a->global_batch * a->model.max_seq / r.tok_s : NAN;
+      r.eta_s = r.tok_s > 0 ? (double)(a->train_iters - step) * a->global_batch * a->seq_len / r.tok_s : NAN;
       r.consumed_samples = t.consumed;
       r.skipped = t.skipped_total;
       r.peak_mib = (double)agpt_peak_rss_bytes() / 1048576.0;
@@ -428,12 +481,19 @@ agpt_status agpt_train_run(const agpt_train_args *a) {
       st = save_checkpoint(&t);
       if (st != AGPT_OK) break;
     }
+    if (stop_requested) {
+      res->stop_signal = stop_requested;
+      agpt_log_info("stopping after iteration %lld: %s received%s", (long long)step,
+                    stop_requested == SIGINT ? "SIGINT" : "SIGTERM", a->save ? ", checkpoint saved" : "");
+      break;
+    }
     if (exit_now && !last) {
-      agpt_log_info("exiting after iteration %lld (%s)", (long long)step,
-                    stop_requested ? "signal received" : "--exit-interval");
+      agpt_log_info("exiting after iteration %lld (--exit-interval)", (long long)step);
       break;
     }
   }
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   if (st == AGPT_OK && !a->quiet)
     agpt_log_info("done: %lld iterations, %llu samples consumed, %lld skipped, %.1f s, peak memory %.1f MiB",
                   (long long)t.step, (unsigned long long)t.consumed, (long long)t.skipped_total,

@@ -16,7 +16,13 @@
  *     not retried), reported on the console and in metrics.jsonl;
  *     max_skipped consecutive skips stop the run with an error.
  *  4. Checkpoints are written after the update of steps that are multiples
- *     of save_interval, at exit_interval, and at the last step. */
+ *     of save_interval, at exit_interval, at the last step, and after the
+ *     step during which SIGINT or SIGTERM arrived.
+ *  5. A resumed run continues the checkpoint's learning-rate schedule: the
+ *     schedule (lr, min_lr, warmup, decay iterations and style) is stored in
+ *     state.json and a run whose flags give another one is refused unless
+ *     override_scheduler (this run's) or use_checkpoint_scheduler (the
+ *     checkpoint's) says which to follow. */
 #ifndef AGPT_TRAIN_TRAIN_H
 #define AGPT_TRAIN_TRAIN_H
 
@@ -25,9 +31,11 @@
 #include "cli/flags.h"
 #include "core/status.h"
 #include "model/config.h"
+#include "train/resume.h"
 
 typedef struct {
   agpt_model_config model;
+  int seq_len; /* tokens per sample, <= model.max_seq */
   int micro_batch, global_batch;
   int64_t train_iters;
   double lr, min_lr;
@@ -46,6 +54,9 @@ typedef struct {
   int blend_sample_in_corpus, shuffle_sample_in_corpus;
   /* checkpoints and logs */
   const char *save, *load;
+  agpt_resume_plan start; /* where the run starts: agpt_resume_plan_make(save, load, ...) */
+  int override_scheduler;       /* on resume: take this run's lr schedule over the checkpoint's */
+  int use_checkpoint_scheduler; /* on resume: take the checkpoint's lr schedule over this run's */
   int64_t save_interval, exit_interval;
   int keep_last;
   int log_interval;
@@ -56,7 +67,16 @@ typedef struct {
   int quiet;
 } agpt_train_args;
 
-/* Runs the whole training; returns AGPT_ERR with a message on failure. */
-agpt_status agpt_train_run(const agpt_train_args *a);
+/* How a run that returned AGPT_OK ended. */
+typedef struct {
+  int stop_signal; /* SIGINT or SIGTERM that stopped the run (after its save); 0 when it ran to the end */
+} agpt_train_result;
+
+/* Runs the whole training; returns AGPT_ERR with a message on failure.
+ * The first SIGINT or SIGTERM ends the run after the current step and its
+ * save (res->stop_signal tells which); a second one during that time ends
+ * the process at once by the signal's default action, leaving the previous
+ * checkpoint as `latest`. */
+agpt_status agpt_train_run(const agpt_train_args *a, agpt_train_result *res);
 
 #endif

@@ -68,7 +68,9 @@ def test_sigkill_during_checkpoint_writes(agpt_bin, run_agpt, data, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="2")
     kills = 0
     for round_ in range(4):
-        args = base_args(data, 400, save, [*wide, "--save-interval", "1", "--keep-last", "2", "--load", str(save)])
+        # the decay length is fixed so that the shorter resumed runs below keep the schedule
+        args = base_args(data, 400, save, [*wide, "--save-interval", "1", "--keep-last", "2", "--load", str(save),
+                                           "--lr-decay-iters", "400"])
         p = subprocess.Popen([agpt_bin, "train", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 60
         while not (save / "latest").exists() and time.time() < deadline and p.poll() is None:
@@ -81,14 +83,15 @@ def test_sigkill_during_checkpoint_writes(agpt_bin, run_agpt, data, tmp_path):
         # whatever was being written, the committed checkpoint loads and training resumes from it
         latest = (save / "latest").read_text().split()[0]
         it = int(latest.split("_")[1])
-        out = run_agpt("train", *base_args(data, it + 1, save, [*wide, "--load", str(save)]))
+        out = run_agpt("train", *base_args(data, it + 1, save, [*wide, "--load", str(save), "--lr-decay-iters", "400"]))
         assert (save / "latest").read_text().split()[0] == f"iter_{it + 1:07d}", out.stdout
     assert kills >= 3
 
 
 def test_damaged_checkpoint_is_rejected(run_agpt, data, tmp_path):
     save = tmp_path / "ck"
-    run_agpt("train", *base_args(data, 2, save))
+    decay = ["--lr-decay-iters", "4"]
+    run_agpt("train", *base_args(data, 2, save, decay))
     d = save / "iter_0000002"
     for name, damage in (("model.safetensors", "flip"), ("optim.safetensors", "truncate"), ("state.json", "flip")):
         f = d / name
@@ -99,11 +102,11 @@ def test_damaged_checkpoint_is_rejected(run_agpt, data, tmp_path):
             f.write_bytes(bytes(buf))
         else:
             f.write_bytes(orig[:-100])
-        p = run_agpt("train", *base_args(data, 4, save, ["--load", str(save)]), check=False)
+        p = run_agpt("train", *base_args(data, 4, save, ["--load", str(save), *decay]), check=False)
         assert p.returncode != 0
         assert name in p.stderr, p.stderr
         f.write_bytes(orig)
-    run_agpt("train", *base_args(data, 3, save, ["--load", str(save)]))
+    run_agpt("train", *base_args(data, 3, save, ["--load", str(save), *decay]))
 
 
 def test_bad_flags_fail_clearly(run_agpt, data, tmp_path):
