@@ -189,8 +189,6 @@ int agpt_cmd_generate(int argc, char **argv) {
     return 0;
   }
   if (st == AGPT_OK && !g.load) st = agpt_fail("--load is required (a checkpoint directory written by agpt train)");
-  if (st == AGPT_OK && (g.max_new < 0 || g.top_p <= 0 || g.temperature < 0))
-    st = agpt_fail("--max-new-tokens and --temperature must be >= 0 and --top-p in (0, 1]");
   if (st != AGPT_OK) {
     fprintf(stderr, "agpt generate: %s\n(see agpt generate --help)\n", agpt_errmsg());
     return 2;
