@@ -110,7 +110,7 @@ static agpt_status generate(const gen_args *g) {
     memmove(ids, ids + n - Tmax / 2, sizeof *ids * (size_t)(Tmax / 2));
     n = (size_t)(Tmax / 2);
   }
-  int total = (int)n + g->max_new;
+  int total = g->max_new > Tmax - (int)n ? Tmax + 1 : (int)n + g->max_new; /* no int overflow */
   if (total > Tmax) {
     agpt_log_warn("prompt + --max-new-tokens exceeds the model's context of %d tokens: stopping there", Tmax);
     total = Tmax;

@@ -165,8 +165,12 @@ int agpt_cmd_train(int argc, char **argv) {
   if (st != AGPT_OK) goto usage_error;
   a.decay_iters = decay_iters;
   a.warmup_iters = warmup;
-  if (agpt_flags_given(flags, n, "lr-warmup-fraction"))
-    a.warmup_iters = (int64_t)(warmup_frac * (double)(decay_iters > 0 ? decay_iters : a.train_iters));
+  if (agpt_flags_given(flags, n, "lr-warmup-fraction")) {
+    /* below the span itself, so the conversion back to int64 is defined */
+    int64_t span = decay_iters > 0 ? decay_iters : a.train_iters;
+    double w = warmup_frac * (double)span;
+    a.warmup_iters = w >= (double)span ? span : (int64_t)w;
+  }
   st = agpt_train_run(&a);
   agpt_strlist_free(&a.data_path);
   if (st != AGPT_OK) goto error;
