@@ -123,12 +123,6 @@ static int cmd_blend(const data_flags *f, const agpt_blend *b, const data_index 
 }
 
 static int cmd_sample(const data_flags *f, const agpt_blend *b, const data_index *x, const agpt_index_opts *o) {
-  if ((uint64_t)f->index >= o->num_samples || (uint64_t)f->count > o->num_samples - (uint64_t)f->index) {
-    fprintf(stderr, "agpt data sample: samples %lld .. %lld + %lld - 1 are beyond the %llu the index holds: lower "
-                    "--index or --count, or raise --num-samples\n",
-            (long long)f->index, (long long)f->index, (long long)f->count, (unsigned long long)o->num_samples);
-    return 2;
-  }
   int32_t *tok = malloc(((size_t)o->seq_len + 1) * sizeof *tok);
   if (!tok) return fail("sample");
   for (int64_t k = 0; k < f->count; k++) {
