@@ -457,26 +457,38 @@ static uint64_t sect_expected(const agpt_megatron_index *ix, uint64_t k, const u
  * and the length of every section fit the plan, so that no position a
  * reader has checked against the plan falls outside its section; the
  * blend counts are checked and copied now (the range check reads them at
- * once). Changes nothing and returns why not when the cache cannot serve
- * this index (the caller rebuilds it). */
-static const char *attach_cache(agpt_megatron_index *ix, const uint64_t *table) {
+ * once). Changes nothing and returns 0 with why[] when the cache cannot
+ * serve this index (the caller rebuilds it), else 1. */
+static int attach_cache(agpt_megatron_index *ix, const uint64_t *table, char *why, size_t why_cap) {
   const agpt_mt_cache *c = &ix->cache;
   for (int i = 0; i < ix->n_files; i++) {
     const agpt_mt_file *f = &ix->files[i];
     uint64_t n_docs = table[TAB_FILE * i];
-    if (table[TAB_FILE * i + 1] != f->n_serve || n_docs < f->n_head || n_docs == 0 || n_docs >= ((uint64_t)1 << 32))
-      return "its table does not fit the plan";
+    if (table[TAB_FILE * i + 1] != f->n_serve || n_docs < f->n_head || n_docs == 0 || n_docs >= ((uint64_t)1 << 32)) {
+      snprintf(why, why_cap, "its table does not fit file %d (%s)", i, ix->b->files[i].prefix);
+      return 0;
+    }
   }
+  char name[4400];
   for (uint64_t k = 0; k < ix->n_sect; k++) {
     uint64_t have;
     agpt_mt_cache_section(c, k, &have);
-    if (have != sect_expected(ix, k, table)) return "a section's length does not fit the plan";
+    if (have != sect_expected(ix, k, table)) {
+      sect_name(ix, k, name, sizeof name);
+      snprintf(why, why_cap, "section %s holds %llu bytes, not %llu", name, (unsigned long long)have,
+               (unsigned long long)sect_expected(ix, k, table));
+      return 0;
+    }
   }
   for (int c0 = -1; c0 < ix->n_corpora; c0++) {
     mt_blend *m = c0 < 0 ? (ix->has_top ? &ix->top : NULL) : (ix->corpora[c0].blended ? &ix->corpora[c0].blend : NULL);
     if (!m) continue;
     uint64_t k = c0 < 0 ? sect_top(ix, SECT_COUNTS) : sect_corpus(ix, c0, SECT_COUNTS);
-    if (!agpt_mt_cache_check(c, k, 0, (uint64_t)m->n_datasets * 8)) return "the blend counts do not match their checksum";
+    if (!agpt_mt_cache_check(c, k, 0, (uint64_t)m->n_datasets * 8)) {
+      sect_name(ix, k, name, sizeof name);
+      snprintf(why, why_cap, "the index cache is damaged: section %s: its checksum does not match", name);
+      return 0;
+    }
   }
   for (int i = 0; i < ix->n_files; i++) ix->files[i].n_docs = table[TAB_FILE * i];
   for (int c0 = -1; c0 < ix->n_corpora; c0++) {
@@ -487,7 +499,7 @@ static const char *attach_cache(agpt_megatron_index *ix, const uint64_t *table) 
     m->counts = agpt_xcalloc((size_t)m->n_datasets, sizeof *m->counts);
     memcpy(m->counts, agpt_mt_cache_section(c, k, NULL), (size_t)m->n_datasets * sizeof *m->counts);
   }
-  return NULL;
+  return 1;
 }
 
 /* Points the views at the arrays built in memory. */
@@ -782,8 +794,8 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     int found = 0;
     st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, ix->n_sect, &ix->cache, &found);
     if (st == AGPT_OK && found) {
-      const char *why = attach_cache(ix, table);
-      if (!why) {
+      char why[4600];
+      if (attach_cache(ix, table, why, sizeof why)) {
         /* Counts of a cached blend come from the cache; the range check still holds them to the plan. */
         ix->from_cache = 1;
         st = check_ranges(ix);
@@ -806,8 +818,9 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     if (st == AGPT_OK) {
       int found = 0;
       st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, ix->n_sect, &ix->cache, &found);
-      const char *why = st == AGPT_OK && !found ? "not found" : (st == AGPT_OK ? attach_cache(ix, table) : NULL);
-      if (why) st = agpt_fail("%s: the index cache just written cannot be read back (%s)", cpath, why);
+      char why[4600] = "not found";
+      if (st == AGPT_OK && (!found || !attach_cache(ix, table, why, sizeof why)))
+        st = agpt_fail("%s: the index cache just written cannot be read back (%s)", cpath, why);
       ix->from_cache = 2;
     }
   }
