@@ -52,7 +52,7 @@ int agpt_cmd_preprocess(int argc, char **argv) {
        "documents between progress lines on stderr (0: only the summary)", NULL, "[0, inf)"},
       {"txt-split", AGPT_FLAG_STR, &txt_split, "file",
        "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL, TXT_SPLITS},
-      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs: auto, uint16 or int32", NULL, DTYPES},
+      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs (auto: by vocabulary size)", NULL, DTYPES},
       {"max-warnings", AGPT_FLAG_INT, &max_warnings, "20", "malformed lines reported one by one (the rest counted)",
        NULL, "[0, inf)"},
   };

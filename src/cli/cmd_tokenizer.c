@@ -129,7 +129,7 @@ static int cmd_train(int argc, char **argv) {
       {"input", AGPT_FLAG_STRLIST, &input, NULL, "text files, or JSONL files (.jsonl/.json) with a text field", NULL, NULL},
       {"vocab-size", AGPT_FLAG_I64, &vocab_size, "32000", "vocabulary size including bytes and special tokens", NULL, "[257, 1073741824]"},
       {"output", AGPT_FLAG_STR, &output, NULL, "tokenizer.json to write", NULL, NULL},
-      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex: gpt2 or llama3", NULL, "gpt2|llama3"},
+      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex, GPT-2's or Llama-3's", NULL, "gpt2|llama3"},
       {"special-tokens", AGPT_FLAG_STRLIST, &special, NULL,
        "special tokens, ids after the merged tokens [default: <|endoftext|>]", NULL, NULL},
       {"bos", AGPT_FLAG_STR, &bos, NULL, "which special token is BOS (default: recognised by name)", NULL, NULL},
