@@ -2,13 +2,15 @@
 # Installs what agpt needs to build and run on Debian: a C toolchain, OpenMP,
 # OpenBLAS (the OpenMP build), PCRE2. With --test also the Python side of the
 # test suite: Debian's torch and numpy, and a virtual environment in .venv that
-# sees them and adds `tokenizers` and `safetensors` from PyPI.
+# sees them and adds `tokenizers` and `safetensors` from PyPI, and clang with
+# its sanitizer and libFuzzer runtimes and OpenMP library for `make sanitize`
+# and `make fuzz`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential bc libopenblas-openmp-dev libpcre2-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(python3 python3-venv python3-numpy python3-torch python3-pytest)
+  pkgs+=(python3 python3-venv python3-numpy python3-torch python3-pytest clang libclang-rt-dev libomp-dev)
 fi
 
 missing=()

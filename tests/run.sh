@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs every C test binary, then the Python tests under .venv, and prints one
-# closing line with the totals. Exits non-zero if anything failed.
+# Runs every C test binary, then the Python tests under .venv, then (when
+# `make test` built them and says where) the sanitizer suite (tests/sanitize.sh
+# on AGPT_SAN_BUILD) and the fuzz smoke run (tests/fuzz/run.sh on
+# AGPT_FUZZ_BUILD, each target over its seeds and AGPT_FUZZ_SMOKE_TIME
+# seconds), and prints one closing line with the totals. Exits non-zero if
+# anything failed.
 set -u
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -33,6 +37,26 @@ if ls tests/py/test_*.py >/dev/null 2>&1; then
     failed=$((failed + 1))
     failed_names+=("pytest")
   fi
+fi
+suite() {
+  local name=$1
+  shift
+  local start
+  start=$(date +%s)
+  if "$@"; then
+    passed=$((passed + 1))
+    printf 'ok    %-32s %6d s\n' "$name" "$(($(date +%s) - start))"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    printf 'FAIL  %s\n' "$name"
+  fi
+}
+if [ -n "${AGPT_SAN_BUILD:-}" ]; then
+  suite sanitize bash tests/sanitize.sh "$AGPT_SAN_BUILD"
+fi
+if [ -n "${AGPT_FUZZ_BUILD:-}" ]; then
+  suite fuzz-smoke bash tests/fuzz/run.sh "$AGPT_FUZZ_BUILD" "${AGPT_FUZZ_SMOKE_TIME:-5}" "${AGPT_FUZZ_MEM_MB:-2048}"
 fi
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "suites: $passed passed, $failed failed"

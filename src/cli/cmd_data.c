@@ -123,14 +123,10 @@ static int cmd_blend(const data_flags *f, const agpt_blend *b, const data_index 
 }
 
 static int cmd_sample(const data_flags *f, const agpt_blend *b, const data_index *x, const agpt_index_opts *o) {
-  if (f->index < 0 || f->count < 1) {
-    fprintf(stderr, "agpt data sample: --index must be >= 0 and --count >= 1\n");
-    return 2;
-  }
   int32_t *tok = malloc(((size_t)o->seq_len + 1) * sizeof *tok);
   if (!tok) return fail("sample");
   for (int64_t k = 0; k < f->count; k++) {
-    uint64_t i = (uint64_t)(f->index + k);
+    uint64_t i = (uint64_t)f->index + (uint64_t)k;
     agpt_sample_origin org;
     if (index_origin(x, i, &org) != AGPT_OK || index_get(x, i, tok) != AGPT_OK) {
       free(tok);
@@ -150,6 +146,9 @@ static int cmd_sample(const data_flags *f, const agpt_blend *b, const data_index
   return 0;
 }
 
+#define SUBSETS "train|valid|test"
+#define INDEX_MODES "fast|megatron"
+
 int agpt_cmd_data(int argc, char **argv) {
   data_flags f;
   memset(&f, 0, sizeof f);
@@ -161,10 +160,10 @@ int agpt_cmd_data(int argc, char **argv) {
       {"num-samples", AGPT_FLAG_I64, &f.num_samples, "100000", "samples the index serves (train: iters x batch)",
        NULL, "[1, inf)"},
       {"split", AGPT_FLAG_STR, &f.split, "969,30,1", "train,valid,test ratios over each file's documents", NULL, NULL},
-      {"subset", AGPT_FLAG_STR, &f.subset, "train", "which split to index: train, valid or test", NULL, "train|valid|test"},
+      {"subset", AGPT_FLAG_STR, &f.subset, "train", "which split to index: train, valid or test", NULL, SUBSETS},
       {"seed", AGPT_FLAG_I64, &f.seed, "1234", "data order seed", NULL, "[0, inf)"},
       {"index-mode", AGPT_FLAG_STR, &f.mode, "fast", "fast (arithmetic, no index) or megatron (Megatron's arrays)",
-       NULL, "fast|megatron"},
+       NULL, INDEX_MODES},
       {"data-cache-path", AGPT_FLAG_STR, &f.cache, NULL, "where the megatron mode may cache its arrays", NULL, NULL},
       {"blend-sample-in-corpus", AGPT_FLAG_BOOL, &f.blend_in, NULL, "megatron mode: blend a corpus's files by their sample counts", NULL, NULL},
       {"shuffle-sample-in-corpus", AGPT_FLAG_BOOL, &f.shuffle_in, NULL, "megatron mode: shuffle each corpus's samples", NULL, NULL},
@@ -196,30 +195,12 @@ int agpt_cmd_data(int argc, char **argv) {
   agpt_index_opts o = {.split = f.split, .seq_len = f.seq_len, .num_samples = (uint64_t)f.num_samples,
                        .seed = (uint64_t)f.seed, .cache_dir = f.cache, .blend_sample_in_corpus = f.blend_in,
                        .shuffle_sample_in_corpus = f.shuffle_in};
-  if (!strcmp(f.mode, "fast"))
-    o.mode = AGPT_INDEX_FAST;
-  else if (!strcmp(f.mode, "megatron"))
-    o.mode = AGPT_INDEX_MEGATRON;
-  else {
-    fprintf(stderr, "agpt data %s: --index-mode: '%s' is not a mode (use fast or megatron)\n", sub, f.mode);
-    agpt_strlist_free(&f.data_path);
-    return 2;
-  }
-  if (!strcmp(f.subset, "train"))
-    o.split_index = AGPT_SPLIT_TRAIN;
-  else if (!strcmp(f.subset, "valid"))
-    o.split_index = AGPT_SPLIT_VALID;
-  else if (!strcmp(f.subset, "test"))
-    o.split_index = AGPT_SPLIT_TEST;
-  else {
-    fprintf(stderr, "agpt data %s: --subset: '%s' is not a split (use train, valid or test)\n", sub, f.subset);
-    agpt_strlist_free(&f.data_path);
-    return 2;
-  }
-  if ((f.file_list != NULL) == (f.data_path.n > 0) || f.seq_len < 1 || f.num_samples < 1) {
-    fprintf(stderr, "agpt data %s: give exactly one of --data-file-list and --data-path, a positive --seq-length "
-                    "and a positive --num-samples (see --help)\n",
-            sub);
+  /* the flag table has checked the words and ranges */
+  o.mode = agpt_flags_choice(INDEX_MODES, f.mode) == 0 ? AGPT_INDEX_FAST : AGPT_INDEX_MEGATRON;
+  static const int splits[] = {AGPT_SPLIT_TRAIN, AGPT_SPLIT_VALID, AGPT_SPLIT_TEST};
+  o.split_index = splits[agpt_flags_choice(SUBSETS, f.subset)];
+  if ((f.file_list != NULL) == (f.data_path.n > 0)) {
+    fprintf(stderr, "agpt data %s: give exactly one of --data-file-list and --data-path (see --help)\n", sub);
     agpt_strlist_free(&f.data_path);
     return 2;
   }

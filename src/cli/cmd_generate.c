@@ -110,7 +110,7 @@ static agpt_status generate(const gen_args *g) {
     memmove(ids, ids + n - Tmax / 2, sizeof *ids * (size_t)(Tmax / 2));
     n = (size_t)(Tmax / 2);
   }
-  int total = (int)n + g->max_new;
+  int total = g->max_new > Tmax - (int)n ? Tmax + 1 : (int)n + g->max_new; /* no int overflow */
   if (total > Tmax) {
     agpt_log_warn("prompt + --max-new-tokens exceeds the model's context of %d tokens: stopping there", Tmax);
     total = Tmax;
@@ -189,8 +189,6 @@ int agpt_cmd_generate(int argc, char **argv) {
     return 0;
   }
   if (st == AGPT_OK && !g.load) st = agpt_fail("--load is required (a checkpoint directory written by agpt train)");
-  if (st == AGPT_OK && (g.max_new < 0 || g.top_p <= 0 || g.temperature < 0))
-    st = agpt_fail("--max-new-tokens and --temperature must be >= 0 and --top-p in (0, 1]");
   if (st != AGPT_OK) {
     fprintf(stderr, "agpt generate: %s\n(see agpt generate --help)\n", agpt_errmsg());
     return 2;

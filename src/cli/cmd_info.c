@@ -73,10 +73,6 @@ int agpt_cmd_info(int argc, char **argv) {
                      AGPT_NFLAGS(flags));
     return 0;
   }
-  if (B < 1 || T < 0) {
-    fprintf(stderr, "agpt info: --micro-batch-size and --seq-length must be positive\n");
-    return 2;
-  }
 
   if (!preset) {
     char tdesc[16], mem_head[64];
@@ -119,7 +115,7 @@ int agpt_cmd_info(int argc, char **argv) {
   if (ffn) c.ffn = ffn;
   if (vocab) c.vocab = vocab;
   if (seq_max) c.max_seq = seq_max;
-  if (theta > 0) c.rope_theta = (float)theta;
+  if (theta) c.rope_theta = (float)theta;
   if (agpt_model_config_validate(&c, preset) != AGPT_OK) {
     fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
     return 2;

@@ -23,7 +23,12 @@ static const char summary[] =
     "(for Llama-3 files: BOS before the text), giving BOS + ids + EOD. A document whose text encodes to no\n"
     "tokens is skipped. A malformed JSONL line (broken or truncated JSON, not an object, missing field) is\n"
     "reported with file and line number and skipped; --strict makes it an error. On any error nothing is\n"
-    "written under the output names. Progress (documents, MB/s, ETA) goes to stderr.";
+    "written under the output names, and files an earlier run left there are kept; an output that would hold no\n"
+    "document (a --json-keys field no line has) is an error. The directories --output-prefix names are created.\n"
+    "Progress (documents, MB/s, ETA) goes to stderr.";
+
+#define TXT_SPLITS "file|blank|line"
+#define DTYPES "auto|uint16|int32"
 
 int agpt_cmd_preprocess(int argc, char **argv) {
   agpt_strlist inputs, keys;
@@ -46,8 +51,8 @@ int agpt_cmd_preprocess(int argc, char **argv) {
       {"log-interval", AGPT_FLAG_I64, &log_interval, "100000",
        "documents between progress lines on stderr (0: only the summary)", NULL, "[0, inf)"},
       {"txt-split", AGPT_FLAG_STR, &txt_split, "file",
-       "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL, "file|blank|line"},
-      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs: auto, uint16 or int32", NULL, "auto|uint16|int32"},
+       "documents of a .txt input: file (the whole file), blank (separated by blank lines), line (each line)", NULL, TXT_SPLITS},
+      {"dtype", AGPT_FLAG_STR, &dtype_name, "auto", "token type of the outputs (auto: by vocabulary size)", NULL, DTYPES},
       {"max-warnings", AGPT_FLAG_INT, &max_warnings, "20", "malformed lines reported one by one (the rest counted)",
        NULL, "[0, inf)"},
   };
@@ -69,30 +74,11 @@ int agpt_cmd_preprocess(int argc, char **argv) {
     fprintf(stderr, "agpt preprocess: --input, --output-prefix and --tokenizer are required (see --help)\n");
     goto out;
   }
-  if (!strcmp(txt_split, "file")) {
-    o.txt_mode = AGPT_TXT_FILE;
-  } else if (!strcmp(txt_split, "blank")) {
-    o.txt_mode = AGPT_TXT_BLANK;
-  } else if (!strcmp(txt_split, "line")) {
-    o.txt_mode = AGPT_TXT_LINE;
-  } else {
-    fprintf(stderr, "agpt preprocess: --txt-split: expected file, blank or line, got '%s'\n", txt_split);
-    goto out;
-  }
-  if (!strcmp(dtype_name, "auto")) {
-    o.dtype = 0;
-  } else if (!strcmp(dtype_name, "uint16")) {
-    o.dtype = AGPT_IDX_U16;
-  } else if (!strcmp(dtype_name, "int32")) {
-    o.dtype = AGPT_IDX_I32;
-  } else {
-    fprintf(stderr, "agpt preprocess: --dtype: expected auto, uint16 or int32, got '%s'\n", dtype_name);
-    goto out;
-  }
-  if (log_interval < 0 || max_warnings < 0) {
-    fprintf(stderr, "agpt preprocess: --log-interval and --max-warnings must be >= 0\n");
-    goto out;
-  }
+  /* the flag table has checked the words and ranges */
+  static const agpt_txt_mode txt_modes[] = {AGPT_TXT_FILE, AGPT_TXT_BLANK, AGPT_TXT_LINE};
+  static const int dtypes[] = {0, AGPT_IDX_U16, AGPT_IDX_I32};
+  o.txt_mode = txt_modes[agpt_flags_choice(TXT_SPLITS, txt_split)];
+  o.dtype = dtypes[agpt_flags_choice(DTYPES, dtype_name)];
   rc = 1;
   agpt_tok *tok = NULL;
   if (agpt_tok_load(tokenizer, &tok) != AGPT_OK) {
@@ -125,7 +111,8 @@ int agpt_cmd_preprocess(int argc, char **argv) {
   agpt_preprocess_stats st;
   if (agpt_preprocess_run(&o, &st) != AGPT_OK) {
     agpt_log_error("%s", agpt_errmsg());
-    agpt_log_error("preprocess failed; no output was written");
+    agpt_log_error("preprocess failed; nothing was written under --output-prefix (files of an earlier run there are "
+                   "kept)");
   } else {
     for (int k = 0; k < (keys.n ? keys.n : 1); k++) {
       char *name = agpt_preprocess_output_name(prefix, keys.n ? keys.items[k] : "text");

@@ -18,6 +18,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "data/jsonl.h"
 #include "data/tokenizer.h"
 
 static int fail_exit(const char *cmd) {
@@ -47,8 +48,9 @@ static void docs_free(docs *d) {
 }
 
 /* Reads a whole text file as one document, or a JSONL file as one document
- * per non-empty line (the string field `key`). */
-static agpt_status docs_read(const char *path, const char *key, docs *d) {
+ * per line from the string field `key`, with malformed lines handled by
+ * `rule` (data/jsonl.h). */
+static agpt_status docs_read(const char *path, const char *key, agpt_jsonl_rule *rule, docs *d) {
   memset(d, 0, sizeof *d);
   char *raw;
   size_t n;
@@ -63,32 +65,24 @@ static agpt_status docs_read(const char *path, const char *key, docs *d) {
     d->ndocs = 1;
     return AGPT_OK;
   }
+  char *const keys[] = {(char *)key};
   agpt_sb out = {0};
   size_t cap = 0, line = 0;
-  for (size_t pos = 0; pos < n;) {
+  agpt_status st = AGPT_OK;
+  for (size_t pos = 0; pos < n && st == AGPT_OK;) {
     const char *nl = memchr(raw + pos, '\n', n - pos);
     size_t end = nl ? (size_t)(nl - raw) : n;
     line++;
-    size_t a = pos;
-    while (a < end && (raw[a] == ' ' || raw[a] == '\t' || raw[a] == '\r')) a++;
-    if (a < end) {
-      agpt_json *j;
-      if (agpt_json_parse(raw + pos, end - pos, &j) != AGPT_OK) {
-        agpt_fail_prefix("%s: line %zu", path, line);
-        free(raw);
-        agpt_sb_free(&out);
-        docs_free(d);
-        return AGPT_ERR;
-      }
+    agpt_json *j;
+    char *why;
+    if (agpt_jsonl_blank(raw + pos, end - pos)) {
+      /* no document */
+    } else if (!agpt_jsonl_parse_line(raw + pos, end - pos, keys, 1, "--json-key", &j, &why)) {
+      st = agpt_jsonl_malformed(rule, path, line, why);
+      free(why);
+    } else {
       size_t sl;
       const char *s = agpt_json_str(agpt_json_get(j, key), &sl);
-      if (!s) {
-        agpt_json_free(j);
-        free(raw);
-        agpt_sb_free(&out);
-        docs_free(d);
-        return agpt_fail("%s: line %zu: field '%s': missing or not a string (set --json-key)", path, line, key);
-      }
       if (d->ndocs == cap) {
         cap = cap ? 2 * cap : 1024;
         d->off = agpt_xrealloc(d->off, cap * sizeof *d->off);
@@ -102,10 +96,26 @@ static agpt_status docs_read(const char *path, const char *key, docs *d) {
     pos = end + 1;
   }
   free(raw);
+  if (st != AGPT_OK) {
+    agpt_sb_free(&out);
+    docs_free(d);
+    return st;
+  }
   agpt_sb_put(&out, "", 1);
   d->text = out.data;
   d->len = out.len - 1;
   return AGPT_OK;
+}
+
+/* Creates the directories an output path names ("out/tok.json" needs out/). */
+static agpt_status make_parents(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return AGPT_OK;
+  char *dir = agpt_xstrdup(path);
+  dir[slash - path] = 0;
+  agpt_status st = agpt_mkdir_p(dir);
+  free(dir);
+  return st;
 }
 
 /* ---- train ------------------------------------------------------------ */
@@ -114,12 +124,12 @@ static int cmd_train(int argc, char **argv) {
   agpt_strlist input, special;
   const char *output, *pattern, *json_key, *bos, *eos, *pad;
   int64_t vocab_size, min_freq;
-  int threads, quiet, bos_template;
+  int threads, quiet, bos_template, strict, max_warnings;
   const agpt_flag flags[] = {
       {"input", AGPT_FLAG_STRLIST, &input, NULL, "text files, or JSONL files (.jsonl/.json) with a text field", NULL, NULL},
       {"vocab-size", AGPT_FLAG_I64, &vocab_size, "32000", "vocabulary size including bytes and special tokens", NULL, "[257, 1073741824]"},
       {"output", AGPT_FLAG_STR, &output, NULL, "tokenizer.json to write", NULL, NULL},
-      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex: gpt2 or llama3", NULL, "gpt2|llama3"},
+      {"pattern", AGPT_FLAG_STR, &pattern, "gpt2", "pre-tokenizer regex, GPT-2's or Llama-3's", NULL, "gpt2|llama3"},
       {"special-tokens", AGPT_FLAG_STRLIST, &special, NULL,
        "special tokens, ids after the merged tokens [default: <|endoftext|>]", NULL, NULL},
       {"bos", AGPT_FLAG_STR, &bos, NULL, "which special token is BOS (default: recognised by name)", NULL, NULL},
@@ -130,6 +140,10 @@ static int cmd_train(int argc, char **argv) {
        "--bos-template=false writes one that adds nothing", NULL, NULL},
       {"min-frequency", AGPT_FLAG_I64, &min_freq, "0", "stop when the best pair is rarer than this", NULL, "[0, inf)"},
       {"json-key", AGPT_FLAG_STR, &json_key, "text", "field holding the text in JSONL inputs", NULL, NULL},
+      {"strict", AGPT_FLAG_BOOL, &strict, "0", "fail on the first malformed JSONL line instead of skipping it", NULL,
+       NULL},
+      {"max-warnings", AGPT_FLAG_INT, &max_warnings, "20", "malformed lines reported one by one (the rest counted)",
+       NULL, "[0, inf)"},
       {"threads", AGPT_FLAG_INT, &threads, "0", "counting threads (0: OMP_NUM_THREADS or all cores)", NULL, "[0, 4096]"},
       {"quiet", AGPT_FLAG_BOOL, &quiet, NULL, "no progress output", NULL, NULL},
   };
@@ -140,7 +154,9 @@ static int cmd_train(int argc, char **argv) {
       "Trains a byte-level BPE tokenizer and writes it as a Hugging Face tokenizer.json. When a BOS token is\n"
       "configured (--bos, or a special token named like <|begin_of_text|> or <s>), the file's post_processor is\n"
       "Llama-3's: `tokenizers` (add_special_tokens=True, its default) and agpt's --add-special-tokens put BOS\n"
-      "before each sequence. EOS is not in the template: agpt preprocess appends it as EOD.";
+      "before each sequence. EOS is not in the template: agpt preprocess appends it as EOD. A malformed JSONL line\n"
+      "(broken JSON, not an object, no --json-key string) is reported with file and line and skipped, as agpt\n"
+      "preprocess does; --strict makes it an error. The directories --output names are created.";
   if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {
     fprintf(stderr, "agpt tokenizer train: %s\n", agpt_errmsg());
     return 2;
@@ -154,17 +170,8 @@ static int cmd_train(int argc, char **argv) {
     fprintf(stderr, "agpt tokenizer train: --input and --output are required (see --help)\n");
     goto out;
   }
-  agpt_tok_pattern pat;
-  if (!strcmp(pattern, "gpt2")) pat = AGPT_TOK_PATTERN_GPT2;
-  else if (!strcmp(pattern, "llama3")) pat = AGPT_TOK_PATTERN_LLAMA3;
-  else {
-    fprintf(stderr, "agpt tokenizer train: --pattern: '%s' is not gpt2 or llama3\n", pattern);
-    goto out;
-  }
-  if (vocab_size < 257 || vocab_size > (1 << 30)) {
-    fprintf(stderr, "agpt tokenizer train: --vocab-size: %lld out of range (257 .. 2^30)\n", (long long)vocab_size);
-    goto out;
-  }
+  /* the domains of --pattern and --vocab-size are checked by the flag table */
+  agpt_tok_pattern pat = agpt_flags_choice("gpt2|llama3", pattern) == 0 ? AGPT_TOK_PATTERN_GPT2 : AGPT_TOK_PATTERN_LLAMA3;
   rc = 1;
   agpt_tok_counter *counter;
   if (agpt_tok_counter_new(pat, &counter) != AGPT_OK) {
@@ -173,9 +180,10 @@ static int cmd_train(int argc, char **argv) {
   }
   double t0 = agpt_now();
   size_t total = 0;
+  agpt_jsonl_rule rule = {.strict = strict, .max_warnings = max_warnings};
   for (int i = 0; i < input.n; i++) {
     docs d;
-    agpt_status st = docs_read(input.items[i], json_key, &d);
+    agpt_status st = docs_read(input.items[i], json_key, &rule, &d);
     if (st == AGPT_OK) {
       if (is_jsonl(input.items[i])) {
         const char **ptr = agpt_xmalloc((d.ndocs ? d.ndocs : 1) * sizeof *ptr);
@@ -198,7 +206,16 @@ static int cmd_train(int argc, char **argv) {
               agpt_tok_counter_words(counter));
   }
   if (!quiet)
-    fprintf(stderr, "agpt: tokenizer train: %.1f MB counted in %.1f s\n", (double)total / 1e6, agpt_now() - t0);
+    fprintf(stderr, "agpt: tokenizer train: %.1f MB counted in %.1f s; skipped %llu malformed lines\n",
+            (double)total / 1e6, agpt_now() - t0, (unsigned long long)rule.malformed);
+  if (total == 0) {
+    agpt_tok_counter_free(counter);
+    agpt_fail("no text to learn from in %d input file(s): %llu lines were malformed and skipped (check --json-key "
+              "against the fields of the input, and --input)",
+              input.n, (unsigned long long)rule.malformed);
+    rc = fail_exit("train");
+    goto out;
+  }
   static const char *def_special[] = {"<|endoftext|>"};
   agpt_tok_train_opts o = {
       .vocab_size = (size_t)vocab_size,
@@ -223,7 +240,7 @@ static int cmd_train(int argc, char **argv) {
     rc = fail_exit("train");
     goto out;
   }
-  if (agpt_tok_save(t, output) != AGPT_OK) {
+  if (make_parents(output) != AGPT_OK || agpt_tok_save(t, output) != AGPT_OK) {
     agpt_tok_free(t);
     rc = fail_exit("train");
     goto out;
@@ -337,7 +354,7 @@ static int cmd_encode(int argc, char **argv) {
                      "Prints the token ids of a text, space-separated (or measures encode speed).", flags, nf);
     return 0;
   }
-  if (!tok_path || (!text == !input) || threads < 1 || repeat < 1) {
+  if (!tok_path || (!text == !input)) {
     fprintf(stderr, "agpt tokenizer encode: needs --tokenizer and exactly one of --text or --input (see --help)\n");
     return 2;
   }
@@ -345,7 +362,8 @@ static int cmd_encode(int argc, char **argv) {
   if (agpt_tok_load(tok_path, &t) != AGPT_OK) return fail_exit("encode");
   docs d = {0};
   if (input) {
-    if (docs_read(input, json_key, &d) != AGPT_OK) {
+    agpt_jsonl_rule rule = {.strict = 1, .note = "encode prints one line of ids per document, so every line must hold one"};
+    if (docs_read(input, json_key, &rule, &d) != AGPT_OK) {
       agpt_tok_free(t);
       return fail_exit("encode");
     }
@@ -456,17 +474,25 @@ static int cmd_info(int argc, char **argv) {
   };
   int help;
   const int nf = AGPT_NFLAGS(flags);
-  if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {
+  agpt_strlist pos;
+  if (agpt_flags_parse(flags, nf, argc, argv, &pos, &help) != AGPT_OK) {
     fprintf(stderr, "agpt tokenizer info: %s\n", agpt_errmsg());
+    agpt_strlist_free(&pos);
     return 2;
   }
   if (help) {
-    agpt_flags_usage(stdout, "agpt tokenizer info --tokenizer T", "Prints the vocabulary size, the special tokens and the template --add-special-tokens applies.",
+    agpt_flags_usage(stdout, "agpt tokenizer info tokenizer.json   (or --tokenizer tokenizer.json)",
+                     "Prints the vocabulary size, the special tokens and the template --add-special-tokens applies.",
                      flags, nf);
+    agpt_strlist_free(&pos);
     return 0;
   }
-  if (!tok_path) {
-    fprintf(stderr, "agpt tokenizer info: --tokenizer is required\n");
+  /* the file as a word or as --tokenizer, once */
+  int n_given = pos.n + (tok_path != NULL);
+  if (pos.n == 1 && !tok_path) tok_path = pos.items[0];
+  agpt_strlist_free(&pos);
+  if (n_given != 1) {
+    fprintf(stderr, "agpt tokenizer info: give one tokenizer.json, as a word or as --tokenizer (see --help)\n");
     return 2;
   }
   agpt_tok *t;

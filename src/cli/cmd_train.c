@@ -158,8 +158,8 @@ int agpt_cmd_train(int argc, char **argv) {
       {"ffn-hidden-size", AGPT_FLAG_INT, &mf.ffn, NULL, "MLP width (SwiGLU width for llama)", NULL, "[1, inf)"},
       {"num-attention-heads", AGPT_FLAG_INT, &mf.heads, NULL, "attention heads", NULL, "[1, inf)"},
       {"num-key-value-heads", AGPT_FLAG_INT, &mf.kv_heads, NULL, "key-value heads (grouped-query attention)", "num-query-groups", "[1, inf)"},
-      {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions)", NULL, "[1, inf)"},
-      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports", NULL, "[1, inf)"},
+      {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions; on resume, the checkpoint's)", NULL, "[1, inf)"},
+      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports (default: --seq-length, else the preset's)", NULL, "[1, inf)"},
       {"vocab-size", AGPT_FLAG_INT, &mf.vocab, NULL, "vocabulary size (default: from --tokenizer, else the preset's)", NULL, "[1, inf)"},
       {"rope-theta", AGPT_FLAG_FLOAT, &mf.rope_theta, NULL, "RoPE base", NULL, "(0, inf)"},
       {"norm-epsilon", AGPT_FLAG_FLOAT, &mf.norm_eps, NULL, "epsilon of RMSNorm/LayerNorm", NULL, "(0, inf)"},
@@ -227,8 +227,12 @@ int agpt_cmd_train(int argc, char **argv) {
   if (build_config(&mf, flags, n, seq, &a) != AGPT_OK) goto error;
   a.decay_iters = decay_iters;
   a.warmup_iters = warmup;
-  if (agpt_flags_given(flags, n, "lr-warmup-fraction"))
-    a.warmup_iters = (int64_t)(warmup_frac * (double)(decay_iters > 0 ? decay_iters : a.train_iters));
+  if (agpt_flags_given(flags, n, "lr-warmup-fraction")) {
+    /* below the span itself, so the conversion back to int64 is defined */
+    int64_t span = decay_iters > 0 ? decay_iters : a.train_iters;
+    double w = warmup_frac * (double)span;
+    a.warmup_iters = w >= (double)span ? span : (int64_t)w;
+  }
   agpt_train_result res;
   st = agpt_train_run(&a, &res);
   agpt_strlist_free(&a.data_path);

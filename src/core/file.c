@@ -79,10 +79,19 @@ agpt_status agpt_wfile_printf(agpt_wfile *f, const char *fmt, ...) {
   va_copy(ap2, ap);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  char *buf = agpt_xmalloc((size_t)n + 1);
-  vsnprintf(buf, (size_t)n + 1, fmt, ap2);
+  if (n < 0) {
+    va_end(ap2);
+    return agpt_fail("%s: cannot format text to write: %s (a bug in the caller's format)", f->path, strerror(errno));
+  }
+  size_t len = (size_t)n;
+  char *buf = agpt_xmalloc(len + 1);
+  int m = vsnprintf(buf, len + 1, fmt, ap2);
   va_end(ap2);
-  agpt_status st = agpt_wfile_write(f, buf, (size_t)n);
+  if (m != n) {
+    free(buf);
+    return agpt_fail("%s: formatted text changed length between two passes (%d, then %d bytes)", f->path, n, m);
+  }
+  agpt_status st = agpt_wfile_write(f, buf, len);
   free(buf);
   return st;
 }

@@ -190,6 +190,7 @@ static inline int gb_take(gb_state *g, gb_level *L, uint64_t n, int j) {
   return bumped;
 }
 
+#if defined(__AVX512F__)
 /* E2: among maximal lanes (bits, past the first), the lowest front. */
 static inline int gb_tie(const gb_level *L, int j, uint64_t bits) {
   for (bits &= bits - 1; bits; bits &= bits - 1) {
@@ -199,7 +200,6 @@ static inline int gb_tie(const gb_level *L, int j, uint64_t bits) {
   return j;
 }
 
-#if defined(__AVX512F__)
 /* The leaf for up to 8 * NV lanes, weights and counts held in registers.
  * The chain from one step to the next is kept short: the deficits of step n
  * are computed twice from the counts before step n-1, as they are and with

@@ -81,8 +81,7 @@ static agpt_status read_batch(const agpt_loader *ld, const agpt_sample_index *ix
 static agpt_status check_window(const agpt_loader *ld, uint64_t pos) {
   if (pos + window(ld) <= ld->cfg.num_samples) return AGPT_OK;
   return agpt_fail("data loader: the window at sample %llu needs samples up to %llu, but the index holds %llu (the "
-                   "run consumes more samples than --train-iters x --global-batch-size planned; raise --train-iters "
-                   "or --train-samples)",
+                   "run consumes more samples than --train-iters x --global-batch-size planned; raise --train-iters)",
                    (unsigned long long)pos, (unsigned long long)(pos + window(ld)),
                    (unsigned long long)ld->cfg.num_samples);
 }

@@ -41,10 +41,7 @@ typedef struct {
   uint64_t n_shuffle;     /* samples in all epochs; the sample index has n_shuffle + 1 rows */
   uint64_t n_serve;       /* drawn prefix of the shuffle index the index serves */
   uint64_t n_head;        /* doc_idx positions stored verbatim at the start of docs */
-  /* The served arrays (owned by the index's storage). */
-  const int32_t *docs;
-  uint64_t n_docs;
-  const uint32_t *samp; /* (n_serve, 2) */
+  uint64_t n_docs;        /* length of the served docs array (the arrays live in the index's storage) */
 } agpt_mt_file;
 
 /* Per-thread scratch, grown on demand and reused from file to file so a

@@ -22,7 +22,27 @@
  *   I2. every (dataset, sample) a blend yields is in range of what the
  *       dataset serves (checked once after the build; Megatron would raise
  *       where its own range ends, ours ends at n_serve, which covers it);
- *   I3. nothing is written after the build: readers share the index freely.
+ *   I3. nothing is written after the build but the repair of a damaged
+ *       cache section (below): readers share the index freely.
+ * Reading. Every served array is a numbered section (sect_* below) and is
+ * read through view[k]: the array in memory (built here, or rebuilt after
+ * damage), or NULL while it is read from the mapped cache, where the bytes
+ * a read touches are first checked against their chunk checksums
+ * (megatron_cache.h). Values that serve as indices (dataset, sample,
+ * shuffle position, document position, document, offset) are checked
+ * against the ranges the plan gives before they are used.
+ * Repair, the one transition after the build: when a checked chunk does
+ * not match, or a value read from the cache is out of range, the part the
+ * section belongs to (a file's two arrays, a blend's two, a corpus
+ * shuffle) is rebuilt in memory from the data files under fix_lock, its
+ * views are published (release; readers load them with acquire), the
+ * damage is logged naming the cache file and the section, and the cache
+ * file is removed so that the next run rebuilds it whole. The read that
+ * found the damage is retried: each part is repaired at most once, and a
+ * rebuilt part is ours, so a value out of range there is a bug (assert).
+ * Readers that hold a pointer into the map keep using bytes that were
+ * checked, which equal the rebuilt ones. Damage found while opening (the
+ * counts, which the range check reads at once) rebuilds the whole cache.
  * Memory: the served arrays are about 4 bytes per document of the drawn
  * epochs and 8 bytes per drawn sample, plus the blends (1-4 + 4-8 bytes per
  * sample). With a cache directory they live in the page cache (the file is
@@ -35,6 +55,8 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -70,8 +92,9 @@ typedef struct {
   uint64_t *start; /* (n_files + 1) concatenation offsets */
   int blended;
   mt_blend blend;         /* when blended */
-  const int64_t *shuffle; /* (size) or NULL */
+  const int64_t *shuffle; /* (size) or NULL, while building */
   int shuffle_owned;
+  int shuffled; /* the corpus has a shuffle (section sect_corpus(c, SECT_SHUFFLE)) */
   int failed;
 } mt_corpus;
 
@@ -88,8 +111,14 @@ struct agpt_megatron_index {
   int n_corpora;
   int has_top;
   mt_blend top;
-  agpt_mmap cache;     /* the mapped cache file, when there is one */
+  double *topw;        /* (top_n) the top blend's weights, to rebuild it */
+  int top_n;
+  agpt_mt_cache cache; /* the mapped cache file, when there is one */
   int from_cache;      /* 1: mapped an existing cache; 2: wrote it in this build */
+  uint64_t n_sect;
+  _Atomic(const void *) *view; /* (n_sect) served arrays in memory; NULL: read from the cache */
+  void **fixed;                /* (n_sect) arrays rebuilt after damage (agpt_big_alloc) */
+  pthread_mutex_t *fix_lock;   /* held while a part is repaired */
 };
 
 /* ---------- numpy arithmetic that the weights depend on ---------- */
@@ -125,13 +154,16 @@ static uint64_t megatron_count(uint64_t val, double weight) {
 
 /* ---------- blending ---------- */
 
-static inline void blend_load(const mt_blend *m, uint64_t i, int *d, uint64_t *s) {
+/* Entry i of a blend's arrays di and si, as stored in m's types. The
+ * dataset comes back unsigned (an int32 entry read from a damaged cache may
+ * be negative), for the caller to check against its range. */
+static inline void blend_value(const mt_blend *m, const void *di, const void *si, uint64_t i, uint64_t *d, uint64_t *s) {
   switch (m->di_bytes) {
-    case 1: *d = ((const uint8_t *)m->di)[i]; break;
-    case 2: *d = ((const uint16_t *)m->di)[i]; break;
-    default: *d = ((const int32_t *)m->di)[i]; break;
+    case 1: *d = ((const uint8_t *)di)[i]; break;
+    case 2: *d = ((const uint16_t *)di)[i]; break;
+    default: *d = (uint32_t)((const int32_t *)di)[i]; break;
   }
-  *s = m->si_bytes == 4 ? ((const uint32_t *)m->si)[i] : ((const uint64_t *)m->si)[i];
+  *s = m->si_bytes == 4 ? ((const uint32_t *)si)[i] : ((const uint64_t *)si)[i];
 }
 
 /* helpers.build_blending_indices over weights w (n_datasets), exactly
@@ -165,39 +197,48 @@ static int cmp_name(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The corpus blend of c (its files weighted by their sample counts) into
+ * m, shaped by blend_shape; failure is recorded in m. */
+static void corpus_blend_build(const mt_corpus *c, const agpt_mt_file *files, mt_blend *m) {
+  double *w = malloc((size_t)c->n_files * sizeof *w);
+  if (!w) {
+    m->failed = 1;
+    return;
+  }
+  for (int k = 0; k < c->n_files; k++) w[k] = (double)files[c->files[k]].num_samples / (double)c->size;
+  blend_build(w, c->n_files, c->size, m);
+  free(w);
+}
+
+/* np.arange(size) shuffled by RandomState(seed) (agpt_big_alloc'd), or NULL. */
+static int64_t *corpus_shuffle_build(uint64_t size, uint32_t seed) {
+  int64_t *a = agpt_big_alloc(size ? (size_t)size * sizeof *a : 1);
+  if (!a) return NULL;
+  for (uint64_t i = 0; i < size; i++) a[i] = (int64_t)i;
+  agpt_mt19937 rng;
+  agpt_mt19937_seed(&rng, seed);
+  agpt_mt19937_shuffle_i64(&rng, a, size);
+  return a;
+}
+
 static void corpus_build(mt_corpus *c, const agpt_mt_file *files, uint32_t seed, int shuffle) {
   if (c->blended) {
-    double *w = malloc((size_t)c->n_files * sizeof *w);
-    if (!w) {
-      c->failed = 1;
-      return;
-    }
-    for (int k = 0; k < c->n_files; k++) w[k] = (double)files[c->files[k]].num_samples / (double)c->size;
-    blend_build(w, c->n_files, c->size, &c->blend);
-    free(w);
+    corpus_blend_build(c, files, &c->blend);
     if (c->blend.failed) c->failed = 1;
   }
   if (shuffle) {
-    int64_t *a = malloc(c->size ? (size_t)c->size * sizeof *a : 1);
+    int64_t *a = corpus_shuffle_build(c->size, seed);
     if (!a) {
       c->failed = 1;
       return;
     }
-    for (uint64_t i = 0; i < c->size; i++) a[i] = (int64_t)i;
-    agpt_mt19937 rng;
-    agpt_mt19937_seed(&rng, seed);
-    agpt_mt19937_shuffle_i64(&rng, a, c->size);
     c->shuffle = a;
     c->shuffle_owned = 1;
   }
 }
 
-static void corpus_at(const mt_corpus *c, uint64_t i, int *k, uint64_t *s) {
-  uint64_t j = c->shuffle ? (uint64_t)c->shuffle[i] : i;
-  if (c->blended) {
-    blend_load(&c->blend, j, k, s);
-    return;
-  }
+/* Position j of an unblended corpus (files concatenated): its file and sample. */
+static void corpus_concat_at(const mt_corpus *c, uint64_t j, int *k, uint64_t *s) {
   int lo = 0, hi = c->n_files - 1; /* last k with start[k] <= j */
   while (lo < hi) {
     int mid = (lo + hi + 1) / 2;
@@ -277,12 +318,37 @@ static char *describe(const agpt_megatron_index *ix, const agpt_index_opts *o, c
 
 /* ---------- storage: memory or the cache file ---------- */
 
-/* Cache table: per file (docs offset, docs length, samp offset, n_serve),
- * the top blend (di, si, counts), per corpus (di, si, counts, shuffle). */
-enum { TAB_FILE = 4, TAB_TOP = 3, TAB_CORPUS = 4 };
+/* Sections of the cache, one per served array: per file (docs, samp), the
+ * top blend (di, si, counts), per corpus (di, si, counts, shuffle). An
+ * absent array (no top blend; a corpus neither blended nor shuffled) is an
+ * empty section. The table holds per file (served documents, n_serve). */
+enum { SECT_DOCS = 0, SECT_SAMP = 1, SECT_PER_FILE = 2 };
+enum { SECT_DI = 0, SECT_SI = 1, SECT_COUNTS = 2, SECT_SHUFFLE = 3, SECT_TOP = 3, SECT_PER_CORPUS = 4 };
+enum { TAB_FILE = 2 };
 
-static uint64_t table_len(const agpt_megatron_index *ix) {
-  return (uint64_t)TAB_FILE * (uint64_t)ix->n_files + TAB_TOP + (uint64_t)TAB_CORPUS * (uint64_t)ix->n_corpora;
+static uint64_t sect_file(int i, int which) { return (uint64_t)SECT_PER_FILE * (uint64_t)i + (uint64_t)which; }
+static uint64_t sect_top(const agpt_megatron_index *ix, int which) { return sect_file(ix->n_files, which); }
+static uint64_t sect_corpus(const agpt_megatron_index *ix, int c, int which) {
+  return sect_top(ix, SECT_TOP) + (uint64_t)SECT_PER_CORPUS * (uint64_t)c + (uint64_t)which;
+}
+static uint64_t sect_count(const agpt_megatron_index *ix) { return sect_corpus(ix, ix->n_corpora, 0); }
+static uint64_t table_len(const agpt_megatron_index *ix) { return (uint64_t)TAB_FILE * (uint64_t)ix->n_files; }
+
+/* Section k as messages name it. */
+static void sect_name(const agpt_megatron_index *ix, uint64_t k, char *buf, size_t n) {
+  static const char *const part[] = {"dataset index", "sample index", "counts", "shuffle"};
+  uint64_t top = sect_top(ix, 0);
+  if (k < top) {
+    int i = (int)(k / SECT_PER_FILE);
+    snprintf(buf, n, "%llu (file %d, %s: %s)", (unsigned long long)k, i, ix->b->files[i].prefix,
+             k % SECT_PER_FILE == SECT_DOCS ? "documents" : "sample starts");
+  } else if (k < top + SECT_TOP) {
+    snprintf(buf, n, "%llu (blend %s)", (unsigned long long)k, part[k - top]);
+  } else {
+    uint64_t r = k - top - SECT_TOP;
+    snprintf(buf, n, "%llu (corpus '%s' %s)", (unsigned long long)k, ix->corpora[r / SECT_PER_CORPUS].name,
+             part[r % SECT_PER_CORPUS]);
+  }
 }
 
 typedef struct {
@@ -298,7 +364,7 @@ typedef struct {
 } mt_fail;
 
 /* One file: Megatron's arrays in the thread's scratch, then the served
- * form into memory (file_mem) or into the cache (table). */
+ * form into memory (file_mem) or into the cache (table, sections). */
 static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cache_writer *w, uint64_t *table,
                       mt_fail *fail) {
   agpt_mt_file *f = &ix->files[i];
@@ -325,8 +391,6 @@ static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cach
     }
     agpt_mt_file_docs(&t->s, 0, f->n_head, docs);
     agpt_mt_file_compose(f, &t->s, docs + f->n_head, samp);
-    f->docs = docs;
-    f->samp = samp;
     return;
   }
   if ((bad = agpt_big_grow((void **)&t->docs, &t->docs_cap, db)) || (bad = agpt_big_grow((void **)&t->samp, &t->samp_cap, sb))) {
@@ -335,27 +399,22 @@ static void file_task(agpt_megatron_index *ix, int i, mt_thread *t, agpt_mt_cach
   }
   agpt_mt_file_docs(&t->s, 0, f->n_head, t->docs);
   agpt_mt_file_compose(f, &t->s, t->docs + f->n_head, t->samp);
-  uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)i;
-  tab[0] = agpt_mt_cache_reserve(w, db);
-  tab[1] = n_docs;
-  tab[2] = agpt_mt_cache_reserve(w, sb);
-  tab[3] = f->n_serve;
-  int e = agpt_mt_cache_write(w, tab[0], t->docs, db);
-  if (!e) e = agpt_mt_cache_write(w, tab[2], t->samp, sb);
+  table[TAB_FILE * i] = n_docs;
+  table[TAB_FILE * i + 1] = f->n_serve;
+  int e = agpt_mt_cache_put(w, sect_file(i, SECT_DOCS), t->docs, db);
+  if (!e) e = agpt_mt_cache_put(w, sect_file(i, SECT_SAMP), t->samp, sb);
   if (e) *fail = (mt_fail){2, (uint64_t)e};
 }
 
-/* Writes a blend's arrays to the cache and returns their memory (the
- * counts stay: the range check needs them); returns 0 or an errno. */
-static int blend_spill(agpt_mt_cache_writer *w, mt_blend *m, uint64_t *tab) {
+/* Writes a blend's arrays to sections k .. k + 2 of the cache and returns
+ * their memory (the counts stay: the range check needs them); returns 0
+ * or an errno. */
+static int blend_spill(agpt_mt_cache_writer *w, mt_blend *m, uint64_t k) {
   size_t dib = (size_t)m->size * (size_t)m->di_bytes, sib = (size_t)m->size * (size_t)m->si_bytes;
   size_t cb = (size_t)m->n_datasets * sizeof *m->counts;
-  tab[0] = agpt_mt_cache_reserve(w, dib);
-  tab[1] = agpt_mt_cache_reserve(w, sib);
-  tab[2] = agpt_mt_cache_reserve(w, cb);
-  int e = agpt_mt_cache_write(w, tab[0], m->di, dib);
-  if (!e) e = agpt_mt_cache_write(w, tab[1], m->si, sib);
-  if (!e) e = agpt_mt_cache_write(w, tab[2], m->counts, cb);
+  int e = agpt_mt_cache_put(w, k + SECT_DI, m->di, dib);
+  if (!e) e = agpt_mt_cache_put(w, k + SECT_SI, m->si, sib);
+  if (!e) e = agpt_mt_cache_put(w, k + SECT_COUNTS, m->counts, cb);
   if (e) return e;
   agpt_big_free(m->di);
   agpt_big_free(m->si);
@@ -371,62 +430,96 @@ static void blend_shape(mt_blend *m, int nd, uint64_t size) {
   m->si_bytes = size <= UINT32_MAX ? 4 : 8;
 }
 
-/* Points a blend at its sections of the map; 0 when a section is outside. */
-static int blend_attach(mt_blend *m, const agpt_mmap *map, const uint64_t *tab) {
-  uint64_t need[3] = {m->size * (uint64_t)m->di_bytes, m->size * (uint64_t)m->si_bytes,
-                      (uint64_t)m->n_datasets * sizeof *m->counts};
-  for (int k = 0; k < 3; k++)
-    if (tab[k] == 0 || tab[k] > map->size || need[k] > map->size - tab[k]) return 0;
-  if (m->owned) {
-    agpt_big_free(m->di);
-    agpt_big_free(m->si);
+/* The length section k must have for this index's plan (table: the
+ * cache's, for the served documents of each file). */
+static uint64_t sect_expected(const agpt_megatron_index *ix, uint64_t k, const uint64_t *table) {
+  uint64_t top = sect_top(ix, 0);
+  if (k < top) {
+    uint64_t i = k / SECT_PER_FILE;
+    return k % SECT_PER_FILE == SECT_DOCS ? table[TAB_FILE * i] * 4 : ix->files[i].n_serve * 8;
   }
-  m->owned = 0;
-  m->di = (void *)((const char *)map->data + tab[0]);
-  m->si = (void *)((const char *)map->data + tab[1]);
-  free(m->counts);
-  m->counts = agpt_xcalloc((size_t)m->n_datasets, sizeof *m->counts);
-  memcpy(m->counts, (const char *)map->data + tab[2], (size_t)need[2]);
+  const mt_blend *m = &ix->top;
+  uint64_t which = k - top;
+  int present = ix->has_top;
+  if (which >= SECT_TOP) {
+    const mt_corpus *cp = &ix->corpora[(which - SECT_TOP) / SECT_PER_CORPUS];
+    which = (which - SECT_TOP) % SECT_PER_CORPUS;
+    if (which == SECT_SHUFFLE) return cp->shuffled ? cp->size * 8 : 0;
+    m = &cp->blend;
+    present = cp->blended;
+  }
+  if (!present) return 0;
+  return which == SECT_DI ? m->size * (uint64_t)m->di_bytes
+                          : (which == SECT_SI ? m->size * (uint64_t)m->si_bytes : (uint64_t)m->n_datasets * 8);
+}
+
+/* Serves the index from the loaded cache (every view NULL) once the table
+ * and the length of every section fit the plan, so that no position a
+ * reader has checked against the plan falls outside its section; the
+ * blend counts are checked and copied now (the range check reads them at
+ * once). Changes nothing and returns 0 with why[] when the cache cannot
+ * serve this index (the caller rebuilds it), else 1. */
+static int attach_cache(agpt_megatron_index *ix, const uint64_t *table, char *why, size_t why_cap) {
+  const agpt_mt_cache *c = &ix->cache;
+  for (int i = 0; i < ix->n_files; i++) {
+    const agpt_mt_file *f = &ix->files[i];
+    uint64_t n_docs = table[TAB_FILE * i];
+    if (table[TAB_FILE * i + 1] != f->n_serve || n_docs < f->n_head || n_docs == 0 || n_docs >= ((uint64_t)1 << 32)) {
+      snprintf(why, why_cap, "its table does not fit file %d (%s)", i, ix->b->files[i].prefix);
+      return 0;
+    }
+  }
+  char name[4400];
+  for (uint64_t k = 0; k < ix->n_sect; k++) {
+    uint64_t have;
+    agpt_mt_cache_section(c, k, &have);
+    if (have != sect_expected(ix, k, table)) {
+      sect_name(ix, k, name, sizeof name);
+      snprintf(why, why_cap, "section %s holds %llu bytes, not %llu", name, (unsigned long long)have,
+               (unsigned long long)sect_expected(ix, k, table));
+      return 0;
+    }
+  }
+  for (int c0 = -1; c0 < ix->n_corpora; c0++) {
+    mt_blend *m = c0 < 0 ? (ix->has_top ? &ix->top : NULL) : (ix->corpora[c0].blended ? &ix->corpora[c0].blend : NULL);
+    if (!m) continue;
+    uint64_t k = c0 < 0 ? sect_top(ix, SECT_COUNTS) : sect_corpus(ix, c0, SECT_COUNTS);
+    if (!agpt_mt_cache_check(c, k, 0, (uint64_t)m->n_datasets * 8)) {
+      sect_name(ix, k, name, sizeof name);
+      snprintf(why, why_cap, "the index cache is damaged: section %s: its checksum does not match", name);
+      return 0;
+    }
+  }
+  for (int i = 0; i < ix->n_files; i++) ix->files[i].n_docs = table[TAB_FILE * i];
+  for (int c0 = -1; c0 < ix->n_corpora; c0++) {
+    mt_blend *m = c0 < 0 ? (ix->has_top ? &ix->top : NULL) : (ix->corpora[c0].blended ? &ix->corpora[c0].blend : NULL);
+    if (!m) continue;
+    uint64_t k = c0 < 0 ? sect_top(ix, SECT_COUNTS) : sect_corpus(ix, c0, SECT_COUNTS);
+    free(m->counts);
+    m->counts = agpt_xcalloc((size_t)m->n_datasets, sizeof *m->counts);
+    memcpy(m->counts, agpt_mt_cache_section(c, k, NULL), (size_t)m->n_datasets * sizeof *m->counts);
+  }
   return 1;
 }
 
-/* Points everything at the map of the cache; fails when the table and the
- * plan disagree or a section lies outside the file. */
-static agpt_status attach_cache(agpt_megatron_index *ix, const char *path, const uint64_t *table) {
-  const agpt_mmap *map = &ix->cache;
+/* Points the views at the arrays built in memory. */
+static void view_memory(agpt_megatron_index *ix) {
   for (int i = 0; i < ix->n_files; i++) {
-    agpt_mt_file *f = &ix->files[i];
-    const uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)i;
-    uint64_t db = tab[1] * 4, sb = f->n_serve * 8;
-    if (tab[3] != f->n_serve || tab[0] == 0 || tab[2] == 0 || tab[0] > map->size || db > map->size - tab[0] ||
-        tab[2] > map->size || sb > map->size - tab[2])
-      return agpt_fail("%s: the cache's table does not fit file %d (delete the cache file)", path, i);
-    agpt_big_free(ix->file_mem[2 * i]);
-    agpt_big_free(ix->file_mem[2 * i + 1]);
-    ix->file_mem[2 * i] = ix->file_mem[2 * i + 1] = NULL;
-    f->docs = (const int32_t *)((const char *)map->data + tab[0]);
-    f->n_docs = tab[1];
-    f->samp = (const uint32_t *)((const char *)map->data + tab[2]);
+    atomic_store(&ix->view[sect_file(i, SECT_DOCS)], ix->file_mem[2 * i]);
+    atomic_store(&ix->view[sect_file(i, SECT_SAMP)], ix->file_mem[2 * i + 1]);
   }
-  const uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)ix->n_files;
-  if (ix->has_top && !blend_attach(&ix->top, map, tab))
-    return agpt_fail("%s: the cache's blend section is out of range (delete the cache file)", path);
-  tab += TAB_TOP;
-  for (int c = 0; c < ix->n_corpora; c++, tab += TAB_CORPUS) {
-    mt_corpus *cp = &ix->corpora[c];
-    if (cp->blended && !blend_attach(&cp->blend, map, tab))
-      return agpt_fail("%s: corpus '%s': the cache's blend section is out of range (delete the cache file)", path,
-                       cp->name);
-    if (tab[3]) {
-      if (tab[3] > map->size || cp->size * 8 > map->size - tab[3])
-        return agpt_fail("%s: corpus '%s': the cache's shuffle section is out of range (delete the cache file)", path,
-                         cp->name);
-      if (cp->shuffle_owned) free((void *)cp->shuffle);
-      cp->shuffle_owned = 0;
-      cp->shuffle = (const int64_t *)((const char *)map->data + tab[3]);
+  if (ix->has_top) {
+    atomic_store(&ix->view[sect_top(ix, SECT_DI)], ix->top.di);
+    atomic_store(&ix->view[sect_top(ix, SECT_SI)], ix->top.si);
+  }
+  for (int c = 0; c < ix->n_corpora; c++) {
+    const mt_corpus *cp = &ix->corpora[c];
+    if (cp->blended) {
+      atomic_store(&ix->view[sect_corpus(ix, c, SECT_DI)], cp->blend.di);
+      atomic_store(&ix->view[sect_corpus(ix, c, SECT_SI)], cp->blend.si);
     }
+    if (cp->shuffled) atomic_store(&ix->view[sect_corpus(ix, c, SECT_SHUFFLE)], cp->shuffle);
   }
-  return AGPT_OK;
 }
 
 /* ---------- build ---------- */
@@ -465,21 +558,21 @@ static agpt_status check_ranges(const agpt_megatron_index *ix) {
 
 /* A blend (top level or a corpus's) goes to the cache as soon as it is
  * built, so its memory comes back while the files are still being built. */
-static void blend_task(mt_blend *m, const double *w8, int nd, agpt_mt_cache_writer *w, uint64_t *tab, int *err) {
+static void blend_task(mt_blend *m, const double *w8, int nd, agpt_mt_cache_writer *w, uint64_t k, int *err) {
   blend_build(w8, nd, m->size, m);
-  if (w && !m->failed) *err = blend_spill(w, m, tab);
+  if (w && !m->failed) *err = blend_spill(w, m, k);
 }
 
+/* Corpus c's blend and shuffle, into sections k .. k + 3 with a writer. */
 static void corpus_task(mt_corpus *c, const agpt_mt_file *files, uint32_t seed, int shuffle, agpt_mt_cache_writer *w,
-                        uint64_t *tab, int *err) {
+                        uint64_t k, int *err) {
   corpus_build(c, files, seed, shuffle);
   if (!w || c->failed) return;
-  if (c->blended && (*err = blend_spill(w, &c->blend, tab))) return;
+  if (c->blended && (*err = blend_spill(w, &c->blend, k))) return;
   if (c->shuffle) {
-    tab[3] = agpt_mt_cache_reserve(w, c->size * 8);
-    *err = agpt_mt_cache_write(w, tab[3], c->shuffle, (size_t)c->size * 8);
+    *err = agpt_mt_cache_put(w, k + SECT_SHUFFLE, c->shuffle, (size_t)c->size * 8);
     if (*err) return;
-    free((void *)c->shuffle);
+    agpt_big_free((void *)c->shuffle);
     c->shuffle = NULL;
     c->shuffle_owned = 0;
   }
@@ -508,14 +601,14 @@ static agpt_status build_arrays(agpt_megatron_index *ix, const agpt_megatron_opt
   {
     if (ix->has_top) {
 #pragma omp task
-      blend_task(&ix->top, topw, top_n, w, table + (uint64_t)TAB_FILE * (uint64_t)nf, &errs[0]);
+      blend_task(&ix->top, topw, top_n, w, sect_top(ix, 0), &errs[0]);
     }
     for (int c = 0; c < ix->n_corpora; c++) {
       mt_corpus *cp = &ix->corpora[c];
       if (cp->blended || mo->shuffle_sample_in_corpus) {
-        uint64_t *tab = table + (uint64_t)TAB_FILE * (uint64_t)nf + TAB_TOP + (uint64_t)TAB_CORPUS * (uint64_t)c;
-#pragma omp task firstprivate(cp, tab)
-        corpus_task(cp, ix->files, ix->seed, mo->shuffle_sample_in_corpus, w, tab, &errs[1 + c]);
+        uint64_t k = sect_corpus(ix, c, 0);
+#pragma omp task firstprivate(cp, k)
+        corpus_task(cp, ix->files, ix->seed, mo->shuffle_sample_in_corpus, w, k, &errs[1 + c]);
       }
     }
     for (int k = 0; k < nf; k++) {
@@ -658,6 +751,7 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
       for (int k = 0; k < cp->n_files; k++) cp->start[k + 1] = cp->start[k] + ix->files[cp->files[k]].num_samples;
       cp->size = cp->start[cp->n_files];
       cp->blended = mo->blend_sample_in_corpus != 0;
+      cp->shuffled = mo->shuffle_sample_in_corpus != 0;
       if (cp->blended) {
         blend_shape(&cp->blend, cp->n_files, cp->size);
         for (int k = 0; k < cp->n_files; k++) ix->files[cp->files[k]].n_serve += serve_slack(cp->n_files);
@@ -681,6 +775,14 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     blend_shape(&ix->top, top_n, ix->size);
   }
   free(normw);
+  ix->topw = topw; /* kept to rebuild the blend if its cache section is damaged */
+  ix->top_n = top_n;
+  ix->n_sect = sect_count(ix);
+  ix->view = agpt_xcalloc((size_t)ix->n_sect, sizeof *ix->view);
+  ix->fixed = agpt_xcalloc((size_t)ix->n_sect, sizeof *ix->fixed);
+  ix->fix_lock = agpt_xcalloc(1, sizeof *ix->fix_lock);
+  int mrc = pthread_mutex_init(ix->fix_lock, NULL);
+  AGPT_ASSERT(mrc == 0);
 
   /* A complete cache for the same description is mapped instead. */
   char *desc = NULL, *cpath = NULL;
@@ -690,20 +792,23 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     desc = describe(ix, o, mo, ratios);
     cpath = agpt_mt_cache_path(o->cache_dir, desc);
     int found = 0;
-    st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, &ix->cache, &found);
+    st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, ix->n_sect, &ix->cache, &found);
     if (st == AGPT_OK && found) {
-      st = attach_cache(ix, cpath, table);
-      if (st == AGPT_OK) {
+      char why[4600];
+      if (attach_cache(ix, table, why, sizeof why)) {
         /* Counts of a cached blend come from the cache; the range check still holds them to the plan. */
         ix->from_cache = 1;
         st = check_ranges(ix);
+        goto done;
       }
-      goto done;
+      agpt_log_warn("%s: %s; rebuilding it", cpath, why);
+      agpt_mt_cache_close(&ix->cache);
     }
-    if (st == AGPT_OK) st = agpt_mt_cache_begin(cpath, desc, table_len(ix), &w);
+    if (st == AGPT_OK) st = agpt_mt_cache_begin(cpath, desc, table_len(ix), ix->n_sect, &w);
     if (st != AGPT_OK) goto done;
   }
   st = build_arrays(ix, mo, topw, top_n, nthreads, w, table);
+  if (!w && st == AGPT_OK) view_memory(ix);
   if (w) {
     if (st == AGPT_OK) {
       st = agpt_mt_cache_commit(w, table);
@@ -712,14 +817,14 @@ agpt_status agpt_megatron_index_build_ex(const agpt_blend *b, const agpt_index_o
     }
     if (st == AGPT_OK) {
       int found = 0;
-      st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, &ix->cache, &found);
-      if (st == AGPT_OK && !found) st = agpt_fail("%s: the index cache just written cannot be read back", cpath);
-      if (st == AGPT_OK) st = attach_cache(ix, cpath, table);
+      st = agpt_mt_cache_load(cpath, desc, table_len(ix), table, ix->n_sect, &ix->cache, &found);
+      char why[4600] = "not found";
+      if (st == AGPT_OK && (!found || !attach_cache(ix, table, why, sizeof why)))
+        st = agpt_fail("%s: the index cache just written cannot be read back (%s)", cpath, why);
       ix->from_cache = 2;
     }
   }
 done:
-  free(topw);
   free(table);
   free(desc);
   free(cpath);
@@ -741,78 +846,311 @@ void agpt_megatron_index_free(agpt_megatron_index *ix) {
     free(cp->files);
     free(cp->start);
     blend_free(&cp->blend);
-    if (cp->shuffle_owned) free((void *)cp->shuffle);
+    if (cp->shuffle_owned) agpt_big_free((void *)cp->shuffle);
   }
   free(ix->corpora);
   blend_free(&ix->top);
-  agpt_mmap_close(&ix->cache);
+  free(ix->topw);
+  for (uint64_t k = 0; k < ix->n_sect; k++) agpt_big_free(ix->fixed[k]);
+  free(ix->fixed);
+  free((void *)ix->view);
+  if (ix->fix_lock) pthread_mutex_destroy(ix->fix_lock);
+  free(ix->fix_lock);
+  agpt_mt_cache_close(&ix->cache);
   free(ix);
 }
 
 /* ---------- reading ---------- */
 
-/* Sample i of the blend -> (file, sample within the file's GPTDataset). */
-static agpt_status locate(const agpt_megatron_index *ix, uint64_t i, int *file, uint64_t *s) {
-  if (i >= ix->size)
-    return agpt_fail("megatron index: sample %llu is out of range (the index holds %llu samples)", (unsigned long long)i,
-                     (unsigned long long)ix->size);
+/* What a read of the served arrays comes to: done, retry (a damaged part
+ * was just rebuilt), or failed with a message. */
+enum { RD_OK = 0, RD_RETRY = 1, RD_ERR = -1 };
+
+static int in_cache(const agpt_megatron_index *ix, const void *p) {
+  const char *m = ix->cache.map.data;
+  return m && (const char *)p >= m && (const char *)p < m + ix->cache.map.size;
+}
+
+static void publish(const agpt_megatron_index *ix, uint64_t k, void *p) {
+  ix->fixed[k] = p;
+  atomic_store_explicit(&ix->view[k], p, memory_order_release);
+}
+
+/* File i's two arrays, rebuilt in memory. */
+static int repair_file(const agpt_megatron_index *ix, int i) {
+  const agpt_mt_file *f = &ix->files[i];
+  const char *prefix = ix->b->files[i].prefix;
+  agpt_mt_scratch s = {0};
+  int32_t *docs = NULL;
+  uint32_t *samp = NULL;
+  size_t bad = agpt_mt_file_arrays(&ix->b->files[i].ds, ix->seq_len, ix->seed, f, &s);
+  uint64_t n_docs = bad ? 0 : agpt_mt_file_served_docs(f, &s);
+  if (!bad && n_docs == f->n_docs) {
+    docs = agpt_big_alloc((size_t)n_docs * sizeof *docs);
+    samp = agpt_big_alloc((size_t)f->n_serve * 2 * sizeof *samp);
+    if (docs && samp) {
+      agpt_mt_file_docs(&s, 0, f->n_head, docs);
+      agpt_mt_file_compose(f, &s, docs + f->n_head, samp);
+    } else {
+      bad = (size_t)n_docs * sizeof *docs + (size_t)f->n_serve * 2 * sizeof *samp;
+    }
+  }
+  agpt_mt_scratch_free(&s);
+  if (bad || n_docs != f->n_docs) {
+    agpt_big_free(docs);
+    agpt_big_free(samp);
+    if (bad) agpt_fail("%s: out of memory allocating %llu bytes", prefix, (unsigned long long)bad);
+    else
+      agpt_fail("%s: the cache's table gives %llu served documents, the data files %llu", prefix,
+                (unsigned long long)f->n_docs, (unsigned long long)n_docs);
+    return RD_ERR;
+  }
+  publish(ix, sect_file(i, SECT_DOCS), docs);
+  publish(ix, sect_file(i, SECT_SAMP), samp);
+  return RD_RETRY;
+}
+
+/* Blend c's two arrays (c < 0: the top blend), rebuilt in memory. */
+static int repair_blend(const agpt_megatron_index *ix, int c) {
+  mt_blend m = {0};
+  uint64_t k;
+  if (c < 0) {
+    blend_shape(&m, ix->top_n, ix->size);
+    blend_build(ix->topw, ix->top_n, ix->size, &m);
+    k = sect_top(ix, 0);
+  } else {
+    const mt_corpus *cp = &ix->corpora[c];
+    blend_shape(&m, cp->n_files, cp->size);
+    corpus_blend_build(cp, ix->files, &m);
+    k = sect_corpus(ix, c, 0);
+  }
+  if (m.failed) {
+    uint64_t bytes = m.failed_bytes;
+    blend_free(&m);
+    agpt_fail("out of memory allocating %llu bytes for the blend", (unsigned long long)bytes);
+    return RD_ERR;
+  }
+  publish(ix, k + SECT_DI, m.di);
+  publish(ix, k + SECT_SI, m.si);
+  m.owned = 0;
+  blend_free(&m);
+  return RD_RETRY;
+}
+
+/* Rebuilds the part that section k belongs to (at most once: a part that
+ * is in memory is not read from the cache again), logs the damage and
+ * removes the cache file. Returns RD_RETRY, or RD_ERR with a message. */
+static int repair(const agpt_megatron_index *ix, uint64_t k, const char *why) {
+  pthread_mutex_lock(ix->fix_lock);
+  int rc = RD_RETRY;
+  if (!atomic_load_explicit(&ix->view[k], memory_order_acquire)) {
+    char name[4400];
+    sect_name(ix, k, name, sizeof name);
+    uint64_t top = sect_top(ix, 0);
+    if (k < top) {
+      rc = repair_file(ix, (int)(k / SECT_PER_FILE));
+    } else if (k < top + SECT_TOP) {
+      rc = repair_blend(ix, -1);
+    } else {
+      int c = (int)((k - top - SECT_TOP) / SECT_PER_CORPUS);
+      if ((k - top - SECT_TOP) % SECT_PER_CORPUS == SECT_SHUFFLE) {
+        int64_t *a = corpus_shuffle_build(ix->corpora[c].size, ix->seed);
+        if (a) publish(ix, k, a);
+        else agpt_fail("out of memory for the corpus shuffle");
+        rc = a ? RD_RETRY : RD_ERR;
+      } else {
+        rc = repair_blend(ix, c);
+      }
+    }
+    int gone = agpt_mt_cache_discard(&ix->cache);
+    if (rc == RD_RETRY)
+      agpt_log_warn("%s: the index cache is damaged: section %s: %s; rebuilt that part from the data files%s",
+                    ix->cache.path, name, why,
+                    gone ? " and removed the cache file (the next run writes a new one)" : "");
+    else
+      agpt_fail_prefix("%s: the index cache is damaged: section %s: %s; rebuilding that part failed: ", ix->cache.path,
+                       name, why);
+  }
+  pthread_mutex_unlock(ix->fix_lock);
+  return rc;
+}
+
+/* Elements [i, i + n) of section k, esize bytes each: the section's first
+ * element, once the bytes read are known good (checked against the cache's
+ * sums the first time, or in memory); NULL with *rc when they were damaged
+ * and the part has been rebuilt (retry) or could not be (error). */
+static const void *sect_read(const agpt_megatron_index *ix, uint64_t k, size_t esize, uint64_t i, uint64_t n,
+                             int *rc) {
+  const void *p = atomic_load_explicit(&ix->view[k], memory_order_acquire);
+  if (p) return p;
+  if (agpt_mt_cache_check(&ix->cache, k, i * esize, (i + n) * esize)) return agpt_mt_cache_section(&ix->cache, k, NULL);
+  *rc = repair(ix, k, "its checksum does not match");
+  return NULL;
+}
+
+/* A value of section k, read at p, is out of range: damage when p lies in
+ * the cache (its checksum matched a foreign value), a bug of ours when p is
+ * an array built here. */
+static int bad_value(const agpt_megatron_index *ix, uint64_t k, const void *p) {
+  AGPT_ASSERT(in_cache(ix, p));
+  return repair(ix, k, "it holds a value out of range");
+}
+
+/* Entry i of blend c (c < 0: the top blend): a dataset and a sample that
+ * dataset serves. */
+static int blend_read(const agpt_megatron_index *ix, int c, uint64_t i, int *dataset, uint64_t *sample) {
+  const mt_blend *m = c < 0 ? &ix->top : &ix->corpora[c].blend;
+  uint64_t kd = c < 0 ? sect_top(ix, SECT_DI) : sect_corpus(ix, c, SECT_DI), ks = kd + 1;
+  int rc = RD_OK;
+  const void *di = sect_read(ix, kd, (size_t)m->di_bytes, i, 1, &rc);
+  if (!di) return rc;
+  const void *si = sect_read(ix, ks, (size_t)m->si_bytes, i, 1, &rc);
+  if (!si) return rc;
+  uint64_t d, s;
+  blend_value(m, di, si, i, &d, &s);
+  if (d >= (uint64_t)m->n_datasets) return bad_value(ix, kd, di);
+  uint64_t limit = c >= 0 ? ix->files[ix->corpora[c].files[d]].n_serve
+                          : (ix->layout == AGPT_MEGATRON_PLAIN ? ix->files[d].n_serve : ix->corpora[d].size);
+  if (s >= limit) return bad_value(ix, ks, si);
+  *dataset = (int)d;
+  *sample = s;
+  return RD_OK;
+}
+
+/* Position j < size of corpus c -> (file's position in the corpus, sample). */
+static int corpus_read(const agpt_megatron_index *ix, int c, uint64_t j, int *k, uint64_t *s) {
+  const mt_corpus *cp = &ix->corpora[c];
+  if (cp->shuffled) {
+    uint64_t ksh = sect_corpus(ix, c, SECT_SHUFFLE);
+    int rc = RD_OK;
+    const int64_t *sh = sect_read(ix, ksh, sizeof *sh, j, 1, &rc);
+    if (!sh) return rc;
+    if (sh[j] < 0 || (uint64_t)sh[j] >= cp->size) return bad_value(ix, ksh, sh);
+    j = (uint64_t)sh[j];
+  }
+  if (cp->blended) return blend_read(ix, c, j, k, s);
+  corpus_concat_at(cp, j, k, s);
+  return RD_OK;
+}
+
+/* Sample i < size of the blend -> (file, sample within the file's GPTDataset). */
+static int locate(const agpt_megatron_index *ix, uint64_t i, int *file, uint64_t *s) {
   if (!ix->has_top) {
     *file = 0;
     *s = i;
-    return AGPT_OK;
+    return RD_OK;
   }
-  int d;
-  uint64_t j;
-  blend_load(&ix->top, i, &d, &j);
+  int d = 0;
+  uint64_t j = 0;
+  int rc = blend_read(ix, -1, i, &d, &j);
+  if (rc != RD_OK) return rc;
   if (ix->layout == AGPT_MEGATRON_PLAIN) {
     *file = d;
     *s = j;
-    return AGPT_OK;
+    return RD_OK;
   }
-  const mt_corpus *cp = &ix->corpora[d];
-  int k;
-  corpus_at(cp, j, &k, s);
-  *file = cp->files[k];
-  return AGPT_OK;
+  int k = 0;
+  rc = corpus_read(ix, d, j, &k, s);
+  if (rc == RD_OK) *file = ix->corpora[d].files[k];
+  return rc;
 }
 
-agpt_status agpt_megatron_index_get(const agpt_megatron_index *ix, uint64_t i, int32_t *out) {
-  int fi = 0;
-  uint64_t s = 0;
-  AGPT_TRY(locate(ix, i, &fi, &s));
+/* A file's two arrays disagree with each other or with the data files:
+ * damage when either was read from the cache. */
+static int bad_file(const agpt_megatron_index *ix, int fi, const void *samp, const void *docs) {
+  AGPT_ASSERT(in_cache(ix, samp) || (docs && in_cache(ix, docs)));
+  return repair(ix, sect_file(fi, SECT_DOCS), "it points outside the file's documents");
+}
+
+/* The start of sample s of file fi: position in docs, document, offset. */
+static int sample_start(const agpt_megatron_index *ix, int fi, uint64_t s, uint64_t *pos, uint64_t *doc,
+                        uint64_t *off, const uint32_t **samp_out, const int32_t **docs_out) {
+  const agpt_mt_file *f = &ix->files[fi];
+  uint64_t ks = sect_file(fi, SECT_SAMP), kd = sect_file(fi, SECT_DOCS);
+  int rc = RD_OK;
+  const uint32_t *samp = sect_read(ix, ks, sizeof *samp, 2 * s, 2, &rc);
+  if (!samp) return rc;
+  *pos = samp[2 * s];
+  *off = samp[2 * s + 1];
+  if (*pos >= f->n_docs) return bad_value(ix, ks, samp);
+  const int32_t *docs = sect_read(ix, kd, sizeof *docs, *pos, 1, &rc);
+  if (!docs) return rc;
+  int64_t d = docs[*pos];
+  if (d < (int64_t)f->doc_begin || d >= (int64_t)f->doc_end) return bad_value(ix, kd, docs);
+  if (*off > (uint64_t)(uint32_t)ix->b->files[fi].ds.sizes[d]) return bad_file(ix, fi, samp, docs);
+  *doc = (uint64_t)d;
+  *samp_out = samp;
+  *docs_out = docs;
+  return RD_OK;
+}
+
+static int get_once(const agpt_megatron_index *ix, int fi, uint64_t s, int32_t *out) {
   const agpt_mt_file *f = &ix->files[fi];
   const agpt_indexed *ds = &ix->b->files[fi].ds;
-  if (ds->meta_only)
-    return agpt_fail("%s: megatron index: opened without its .bin, so tokens cannot be read (open the blend with data)",
-                     ix->b->files[fi].prefix);
-  AGPT_ASSERT(s < f->n_serve);
-  uint64_t pos = f->samp[2 * s], off = f->samp[2 * s + 1];
+  const uint32_t *samp = NULL;
+  const int32_t *docs = NULL;
+  uint64_t pos = 0, seq = 0, off = 0;
+  int rc = sample_start(ix, fi, s, &pos, &seq, &off, &samp, &docs);
+  if (rc != RD_OK) return rc;
   uint64_t want = (uint64_t)ix->seq_len + 1, got = 0;
-  while (got < want) {
-    AGPT_ASSERT(pos < f->n_docs);
-    uint64_t seq = (uint64_t)f->docs[pos];
+  for (;;) {
     uint64_t len = (uint64_t)(uint32_t)ds->sizes[seq];
-    AGPT_ASSERT(off <= len);
+    if (off > len) return bad_file(ix, fi, samp, docs);
     uint64_t take = len - off < want - got ? len - off : want - got;
     agpt_indexed_read(ds, seq, off, take, out + got);
     got += take;
-    pos++;
+    if (got == want) return RD_OK;
+    if (++pos >= f->n_docs) return bad_file(ix, fi, samp, docs);
     off = 0;
+    docs = sect_read(ix, sect_file(fi, SECT_DOCS), sizeof *docs, pos, 1, &rc);
+    if (!docs) return rc;
+    int64_t d = docs[pos];
+    if (d < (int64_t)f->doc_begin || d >= (int64_t)f->doc_end) return bad_value(ix, sect_file(fi, SECT_DOCS), docs);
+    seq = (uint64_t)d;
   }
-  return AGPT_OK;
+}
+
+static agpt_status out_of_range(const agpt_megatron_index *ix, uint64_t i) {
+  return agpt_fail("megatron index: sample %llu is out of range (the index holds %llu samples)", (unsigned long long)i,
+                   (unsigned long long)ix->size);
+}
+
+agpt_status agpt_megatron_index_get(const agpt_megatron_index *ix, uint64_t i, int32_t *out) {
+  if (i >= ix->size) return out_of_range(ix, i);
+  for (;;) { /* each retry follows the repair of another part: there are finitely many */
+    int fi = 0;
+    uint64_t s = 0;
+    int rc = locate(ix, i, &fi, &s);
+    if (rc == RD_OK) {
+      if (ix->b->files[fi].ds.meta_only)
+        return agpt_fail("%s: megatron index: opened without its .bin, so tokens cannot be read (open the blend with "
+                         "data)",
+                         ix->b->files[fi].prefix);
+      rc = get_once(ix, fi, s, out);
+    }
+    if (rc == RD_OK) return AGPT_OK;
+    if (rc == RD_ERR) return AGPT_ERR;
+  }
 }
 
 agpt_status agpt_megatron_index_origin(const agpt_megatron_index *ix, uint64_t i, agpt_sample_origin *out) {
-  int fi = 0;
-  uint64_t s = 0;
-  AGPT_TRY(locate(ix, i, &fi, &s));
-  const agpt_mt_file *f = &ix->files[fi];
-  AGPT_ASSERT(s < f->n_serve);
-  out->file = fi;
-  out->corpus = ix->b->files[fi].corpus;
-  out->doc = (uint64_t)f->docs[f->samp[2 * s]];
-  out->offset = f->samp[2 * s + 1];
-  return AGPT_OK;
+  if (i >= ix->size) return out_of_range(ix, i);
+  for (;;) {
+    int fi = 0;
+    uint64_t s = 0, pos = 0, doc = 0, off = 0;
+    const uint32_t *samp = NULL;
+    const int32_t *docs = NULL;
+    int rc = locate(ix, i, &fi, &s);
+    if (rc == RD_OK) rc = sample_start(ix, fi, s, &pos, &doc, &off, &samp, &docs);
+    if (rc == RD_OK) {
+      out->file = fi;
+      out->corpus = ix->b->files[fi].corpus;
+      out->doc = doc;
+      out->offset = off;
+      return AGPT_OK;
+    }
+    if (rc == RD_ERR) return AGPT_ERR;
+  }
 }
 
 /* ---------- inspection ---------- */
@@ -870,8 +1208,10 @@ agpt_status agpt_megatron_index_blend_at(const agpt_megatron_index *ix, uint64_t
   if (i >= ix->top.size)
     return agpt_fail("megatron index: blend position %llu is out of range (%llu)", (unsigned long long)i,
                      (unsigned long long)ix->top.size);
-  blend_load(&ix->top, i, dataset, sample);
-  return AGPT_OK;
+  for (;;) {
+    int rc = blend_read(ix, -1, i, dataset, sample);
+    if (rc != RD_RETRY) return rc == RD_OK ? AGPT_OK : AGPT_ERR;
+  }
 }
 
 int agpt_megatron_index_n_corpora(const agpt_megatron_index *ix) { return ix->n_corpora; }
@@ -896,11 +1236,17 @@ agpt_status agpt_megatron_index_corpus_at(const agpt_megatron_index *ix, int c, 
   if (i >= cp->size)
     return agpt_fail("megatron index: corpus '%s': position %llu is out of range (%llu)", cp->name,
                      (unsigned long long)i, (unsigned long long)cp->size);
-  corpus_at(cp, i, file_in_corpus, sample);
-  return AGPT_OK;
+  for (;;) {
+    int rc = corpus_read(ix, c, i, file_in_corpus, sample);
+    if (rc != RD_RETRY) return rc == RD_OK ? AGPT_OK : AGPT_ERR;
+  }
 }
 
 const int64_t *agpt_megatron_index_corpus_shuffle(const agpt_megatron_index *ix, int c) {
-  if (c < 0 || c >= ix->n_corpora) return NULL;
-  return ix->corpora[c].shuffle;
+  if (c < 0 || c >= ix->n_corpora || !ix->corpora[c].shuffled) return NULL;
+  for (;;) {
+    int rc = RD_OK;
+    const int64_t *p = sect_read(ix, sect_corpus(ix, c, SECT_SHUFFLE), sizeof *p, 0, ix->corpora[c].size, &rc);
+    if (p || rc == RD_ERR) return p;
+  }
 }

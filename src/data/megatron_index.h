@@ -28,8 +28,13 @@
  * name; blend indices in the smallest type that holds them); the build is a
  * pure function of (blend, options); with o->cache_dir the served arrays
  * are written to a cache file there and mapped, and a later build with the
- * same description maps that file instead of building; a built index is
- * read-only and safe for concurrent readers. */
+ * same description maps that file instead of building (without reading its
+ * data: every byte is checked against the file's checksums when a read
+ * first touches it); a damaged cache never serves a wrong sample: damage
+ * found while opening rebuilds the file, damage found later rebuilds the
+ * damaged part in memory from the data files, logs the file and section
+ * and removes the file for the next run to rebuild; a built index is
+ * read-only apart from those repairs and safe for concurrent readers. */
 #ifndef AGPT_DATA_MEGATRON_INDEX_H
 #define AGPT_DATA_MEGATRON_INDEX_H
 

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "data/indexed.h"
+#include "data/jsonl.h"
 
 enum {
   BATCH_DOCS = 4096,
@@ -45,15 +46,10 @@ typedef struct {
   slot *slots;
   agpt_indexed_writer **writers; /* (n_keys) */
   agpt_preprocess_stats st;
+  agpt_jsonl_rule rule; /* what a malformed line does */
   uint64_t total_bytes, done_bytes, last_log_docs;
   double t0;
 } run;
-
-static int is_blank(const char *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\f' && p[i] != '\v') return 0;
-  return 1;
-}
 
 static int is_text_input(const char *path) {
   size_t n = strlen(path);
@@ -97,7 +93,7 @@ static size_t cut_batch(run *r, cursor *c) {
     if (mode == AGPT_TXT_FILE) {
       const char *p = c->data + c->pos;
       size_t n = c->size - c->pos;
-      if (!is_blank(p, n)) r->spans[k++] = (span){p, n, 1};
+      if (!agpt_jsonl_blank(p, n)) r->spans[k++] = (span){p, n, 1};
       c->pos = c->size;
       break;
     }
@@ -105,14 +101,14 @@ static size_t cut_batch(run *r, cursor *c) {
     size_t n;
     uint64_t line;
     if (!next_line(c, &p, &n, &line)) break;
-    if (is_blank(p, n)) continue;
+    if (agpt_jsonl_blank(p, n)) continue;
     if (mode == AGPT_TXT_BLANK) {
       /* Extend over the following non-blank lines. */
       const char *end = p + n;
       const char *q;
       size_t m;
       uint64_t l2;
-      while (next_line(c, &q, &m, &l2) && !is_blank(q, m)) end = q + m;
+      while (next_line(c, &q, &m, &l2) && !agpt_jsonl_blank(q, m)) end = q + m;
       n = (size_t)(end - p);
     }
     r->spans[k++] = (span){p, n, line};
@@ -155,23 +151,11 @@ static void process_span(const run *r, const span *sp, slot *s) {
     return;
   }
   agpt_json *doc;
-  if (agpt_json_parse(sp->p, sp->n, &doc) != AGPT_OK) {
-    slot_fail(s, "malformed JSON: %s (a truncated or broken line)", agpt_errmsg());
-    return;
-  }
-  if (agpt_json_type(doc) != AGPT_JSON_OBJECT) {
-    slot_fail(s, "not a JSON object");
-  } else {
-    for (int k = 0; k < r->n_keys && !s->msg; k++) {
-      const agpt_json *v = agpt_json_get(doc, r->keys[k]);
-      size_t len;
-      const char *text = v ? agpt_json_str(v, &len) : NULL;
-      if (!text) {
-        slot_fail(s, v ? "field \"%s\" is not a string" : "no field \"%s\" (see --json-keys)", r->keys[k]);
-      } else if (encode_into(r, s, k, text, len) != AGPT_OK) {
-        slot_fail(s, "cannot encode: %s", agpt_errmsg());
-      }
-    }
+  if (!agpt_jsonl_parse_line(sp->p, sp->n, r->keys, r->n_keys, "--json-keys", &doc, &s->msg)) return;
+  for (int k = 0; k < r->n_keys && !s->msg; k++) {
+    size_t len;
+    const char *text = agpt_json_str(agpt_json_get(doc, r->keys[k]), &len);
+    if (encode_into(r, s, k, text, len) != AGPT_OK) slot_fail(s, "cannot encode: %s", agpt_errmsg());
   }
   agpt_json_free(doc);
 }
@@ -204,15 +188,7 @@ static agpt_status emit_batch(run *r, const char *path, size_t k) {
   for (size_t i = 0; i < k; i++) {
     slot *s = &r->slots[i];
     if (s->msg) {
-      if (r->o->strict)
-        return agpt_fail("%s:%llu: %s (--strict stops at the first malformed line; without it such lines are "
-                         "reported and skipped)",
-                         path, (unsigned long long)r->spans[i].line, s->msg);
-      r->st.malformed++;
-      if (r->st.malformed <= (uint64_t)r->o->max_warnings)
-        agpt_log_warn("%s:%llu: %s; line skipped", path, (unsigned long long)r->spans[i].line, s->msg);
-      if (r->st.malformed == (uint64_t)r->o->max_warnings + 1)
-        agpt_log_warn("further malformed lines are skipped and counted without a message");
+      AGPT_TRY(agpt_jsonl_malformed(&r->rule, path, r->spans[i].line, s->msg));
       continue;
     }
     int wrote = 0;
@@ -283,12 +259,37 @@ static void free_run(run *r) {
   free(r->writers);
 }
 
+/* Creates the directories the output prefix names ("data/web" needs data/). */
+static agpt_status make_parents(const char *prefix) {
+  const char *slash = strrchr(prefix, '/');
+  if (!slash || slash == prefix) return AGPT_OK;
+  char *dir = agpt_xstrdup(prefix);
+  dir[slash - prefix] = 0;
+  agpt_status st = agpt_mkdir_p(dir);
+  free(dir);
+  return st;
+}
+
+/* An output without documents trains nothing and hides a wrong key or
+ * input; it fails the run (so nothing is written) with the likely cause. */
+static agpt_status no_documents(const run *r, const char *key) {
+  char *name = agpt_preprocess_output_name(r->o->output_prefix, key);
+  agpt_status st = agpt_fail("%s: no documents for key \"%s\" in %d input file(s): %llu lines were malformed and "
+                             "skipped, %llu texts encoded to no tokens (check --json-keys against the fields of the "
+                             "input, and --input)",
+                             name, key, r->o->n_inputs, (unsigned long long)r->st.malformed,
+                             (unsigned long long)r->st.empty);
+  free(name);
+  return st;
+}
+
 agpt_status agpt_preprocess_run(const agpt_preprocess_opts *o, agpt_preprocess_stats *stats) {
   static char *const default_keys[] = {"text"};
   run r = {0};
   r.o = o;
   r.keys = o->n_keys > 0 ? o->json_keys : default_keys;
   r.n_keys = o->n_keys > 0 ? o->n_keys : 1;
+  r.rule = (agpt_jsonl_rule){.strict = o->strict, .max_warnings = o->max_warnings};
   r.t0 = agpt_now();
   AGPT_TRY(check_inputs(&r));
   size_t vocab = agpt_tok_vocab_size(o->tok);
@@ -299,6 +300,8 @@ agpt_status agpt_preprocess_run(const agpt_preprocess_opts *o, agpt_preprocess_s
                      "its added_tokens, or pass --append-eod=false)");
   if (r.st.dtype == AGPT_IDX_U16 && vocab > 65536)
     return agpt_fail("a vocabulary of %zu ids does not fit uint16 outputs (use int32)", vocab);
+
+  AGPT_TRY(make_parents(o->output_prefix));
 
   r.spans = agpt_xcalloc(BATCH_DOCS, sizeof *r.spans);
   r.slots = agpt_xcalloc(BATCH_DOCS, sizeof *r.slots);
@@ -315,7 +318,10 @@ agpt_status agpt_preprocess_run(const agpt_preprocess_opts *o, agpt_preprocess_s
     free(name);
   }
   for (int i = 0; i < o->n_inputs && st == AGPT_OK; i++) st = do_file(&r, o->inputs[i]);
+  r.st.malformed = r.rule.malformed;
   if (st == AGPT_OK) progress(&r, 1);
+  for (int k = 0; k < r.n_keys && st == AGPT_OK; k++)
+    if (agpt_indexed_writer_docs(r.writers[k]) == 0) st = no_documents(&r, r.keys[k]);
   for (int k = 0; k < r.n_keys && st == AGPT_OK; k++) {
     agpt_indexed_writer *w = r.writers[k];
     r.writers[k] = NULL;

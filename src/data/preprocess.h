@@ -8,16 +8,20 @@
  *
  * Inputs ending in ".txt" are plain text, cut into documents by txt_mode;
  * every other input is JSONL: one JSON object per line, the document text in
- * the string field(s) named by json_keys. A line that does not parse, is not
- * an object, or lacks a key's string field is malformed: reported with file
- * and line, skipped and counted, or fatal when strict. Blank lines are
- * skipped silently. With add_special_tokens each document is wrapped in the
+ * the string field(s) named by json_keys. Malformed and blank lines follow
+ * the rule of data/jsonl.h (reported, skipped and counted; fatal when
+ * strict), the rule `agpt tokenizer train` follows too. With add_special_tokens each document is wrapped in the
  * tokenizer's post-processor template (BOS first for Llama-3 files), then
  * gets its EOD: BOS + ids + EOD. A document whose text encodes to no tokens
  * is skipped (no EOD-only or BOS-only documents), as Megatron does.
  *
- * Promise: on any error nothing is written under the output names (the
- * writers are aborted; see indexed.h for the atomic commit). */
+ * An output that would hold no document (a key no line has, inputs of
+ * malformed lines only) is an error, not an empty dataset. The directories
+ * the output prefix names are created.
+ *
+ * Promise: on any error nothing is written under the output names and the
+ * files a previous run left there are kept (the writers are aborted; see
+ * indexed.h for the atomic commit). */
 #ifndef AGPT_DATA_PREPROCESS_H
 #define AGPT_DATA_PREPROCESS_H
 

@@ -126,7 +126,16 @@ static agpt_status id_of(const agpt_json *vocab, const char *tok, const char *pa
   return AGPT_OK;
 }
 
-static agpt_status load_model(agpt_tok *t, const agpt_json *m, const char *path) {
+/* Ids number the entries of model.vocab and added_tokens from 0, so none can
+ * reach their count; checking that before anything is sized by an id keeps
+ * a stray large id from costing gigabytes. */
+static size_t id_limit(const agpt_json *root) {
+  const agpt_json *added = agpt_json_get(root, "added_tokens");
+  return agpt_json_len(agpt_json_get(agpt_json_get(root, "model"), "vocab")) +
+         (agpt_json_type(added) == AGPT_JSON_ARRAY ? agpt_json_len(added) : 0);
+}
+
+static agpt_status load_model(agpt_tok *t, const agpt_json *m, size_t limit, const char *path) {
   const char *type = get_str(m, "type", NULL);
   if (type && strcmp(type, "BPE"))
     return agpt_fail("%s: model.type: '%s' is not supported (only BPE)", path, type);
@@ -151,6 +160,10 @@ static agpt_status load_model(agpt_tok *t, const agpt_json *m, const char *path)
     int64_t id;
     if (agpt_json_int(agpt_json_at(vocab, i), &id) != AGPT_OK || id < 0 || id >= (1 << 30))
       return agpt_fail("%s: model.vocab['%s']: id must be an integer in 0 .. 2^30-1", path, k);
+    if ((uint64_t)id >= limit)
+      return agpt_fail("%s: model.vocab['%s']: id %lld is not below %zu, the number of entries of model.vocab and "
+                       "added_tokens (ids number the entries from 0: renumber the vocabulary)",
+                       path, k, (long long)id, limit);
     AGPT_TRY(tok_set_token(t, (int32_t)id, k, klen, path));
   }
 
@@ -195,7 +208,8 @@ static agpt_status load_model(agpt_tok *t, const agpt_json *m, const char *path)
   return AGPT_OK;
 }
 
-static agpt_status load_added(agpt_tok *t, const agpt_json *arr, const agpt_json *vocab, const char *path) {
+static agpt_status load_added(agpt_tok *t, const agpt_json *arr, const agpt_json *vocab, size_t limit,
+                              const char *path) {
   if (is_null(arr)) return AGPT_OK;
   if (agpt_json_type(arr) != AGPT_JSON_ARRAY) return agpt_fail("%s: added_tokens: must be an array", path);
   size_t n = agpt_json_len(arr);
@@ -208,6 +222,10 @@ static agpt_status load_added(agpt_tok *t, const agpt_json *arr, const agpt_json
     if (!c || !len) return agpt_fail("%s: added_tokens[%zu].content: must be a non-empty string", path, i);
     if (agpt_json_int(agpt_json_get(a, "id"), &id) != AGPT_OK || id < 0 || id >= (1 << 30))
       return agpt_fail("%s: added_tokens[%zu].id: must be an integer in 0 .. 2^30-1", path, i);
+    if ((uint64_t)id >= limit)
+      return agpt_fail("%s: added_tokens[%zu].id: %lld is not below %zu, the number of entries of model.vocab and "
+                       "added_tokens (ids number the entries from 0: renumber the added tokens)",
+                       path, i, (long long)id, limit);
     tok_added *d = &t->added[t->nadded++];
     d->content = agpt_xmalloc(len + 1);
     memcpy(d->content, c, len + 1);
@@ -434,8 +452,9 @@ agpt_status agpt_tok_load_json(const char *text, size_t len, const char *path, a
     agpt_fail("%s: normalizer: not supported (byte-level BPE tokenizers use null)", path);
   } else if (!is_null(dec) && (!dtype || strcmp(dtype, "ByteLevel"))) {
     agpt_fail("%s: decoder.type: '%s' is not supported (use ByteLevel)", path, dtype ? dtype : "(missing)");
-  } else if (load_model(t, model, path) == AGPT_OK &&
-             load_added(t, agpt_json_get(root, "added_tokens"), agpt_json_get(model, "vocab"), path) == AGPT_OK &&
+  } else if (load_model(t, model, id_limit(root), path) == AGPT_OK &&
+             load_added(t, agpt_json_get(root, "added_tokens"), agpt_json_get(model, "vocab"), id_limit(root),
+                        path) == AGPT_OK &&
              load_pretok(t, agpt_json_get(root, "pre_tokenizer"), path) == AGPT_OK) {
     const char *unk = get_str(model, "unk_token", NULL);
     int64_t uid;

@@ -182,7 +182,7 @@ static void test_built(const char *dir) {
     }
     free(seen);
     /* Every sample spans seq_len + 1 tokens. */
-    const int32_t *sizes = b.files[f].ds.sizes;
+    const agpt_i32_unaligned *sizes = b.files[f].ds.sizes;
     ok = 1;
     for (uint64_t k = 0; k + 1 < fa.n_sample_idx; k++) {
       int64_t p0 = fa.sample_idx[2 * k], o0 = fa.sample_idx[2 * k + 1];

@@ -6,6 +6,7 @@ the same arrays with numpy's RandomState. Arrays must be equal element for
 element, and the tokens of samples must be equal."""
 import os
 import pathlib
+import struct
 import subprocess
 
 import numpy as np
@@ -264,3 +265,102 @@ def test_cli_data_cache_path(tmp_path, run_agpt):
     assert run_agpt(*args, *flags, "--data-cache-path", tmp_path / "c").stdout == shuffled.stdout
     assert run_agpt(*args, *flags, "--data-cache-path", tmp_path / "c").stdout == shuffled.stdout
     assert len(list((tmp_path / "c").glob("*.agix"))) == 2
+
+
+def cache_layout(data):
+    """The regions of an index cache file (megatron_cache.h): the header, each
+    section's (offset, length) and the chunk checksums; None for a file of
+    another version."""
+    if data[:8] != b"AGPTMIX1" or struct.unpack_from("<I", data, 8)[0] != 2:
+        return None
+    desc_len, n_table, n_sect, _chunk, sums_off, n_chunks = struct.unpack_from("<6Q", data, 16)
+    at = 72 + desc_len + 8 * n_table
+    sections = [struct.unpack_from("<2Q", data, at + 16 * k) for k in range(n_sect)]
+    return dict(header=(0, at + 16 * n_sect), sections=[s for s in sections if s[1] > 0],
+                sums=(sums_off, 4 * n_chunks))
+
+
+DAMAGE_CONFIGS = {
+    # Every kind of section: files, the top blend, corpus blends and shuffles.
+    "corpus": lambda tmp: (["--data-file-list", tmp / "list.txt", "--blend-sample-in-corpus",
+                            "--shuffle-sample-in-corpus"]),
+    # The top blend over files (its sample index is bounded by each file's).
+    "plain": lambda tmp: ["--data-path", 1.0, tmp / "c0", 2.0, tmp / "c1", 0.5, tmp / "c2"],
+}
+
+
+def damage_setup(tmp_path, dump_bin, config):
+    spec = [(1.0, "web", 70), (2.0, "code", 40), (0.5, "web", 30)]
+    for i, (_, _, nd) in enumerate(spec):
+        make_corpus(tmp_path / f"c{i}", nd, 300 + i)
+    (tmp_path / "list.txt").write_text("".join(f"{w} {tmp_path / f'c{i}'} {c}\n" for i, (w, c, _) in enumerate(spec)))
+    cache = tmp_path / "cache"
+    args = [*DAMAGE_CONFIGS[config](tmp_path), "--seq-length", 6, "--num-samples", 400, "--seed", 21,
+            "--samples", "all", "--cache", cache]
+    clean = dump_files(run_dump(dump_bin, tmp_path / "mem", args[:-2]))
+    run_dump(dump_bin, tmp_path / "first", args)
+    (cfile,) = list(cache.glob("*.agix"))
+    return args, clean, cfile, cfile.read_bytes()
+
+
+def run_damaged(dump_bin, out, args, cfile, clean, what):
+    """One run over a damaged cache: it must serve exactly the clean samples
+    (having said what it rebuilt) or stop with an error that names the cache
+    file; a crash or an abort fails. Returns stderr."""
+    out.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run([dump_bin, str(out), *map(str, args)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert p.returncode >= 0, f"{what}: killed by signal {-p.returncode}: {p.stderr[-2000:]}"
+    if p.returncode != 0:
+        assert cfile.name in p.stderr and "cache" in p.stderr, f"{what}: unclear error: {p.stderr[-2000:]}"
+        return p.stderr
+    assert dump_files(out) == clean, f"{what}: served other samples than a clean build; stderr: {p.stderr[-2000:]}"
+    return p.stderr
+
+
+def test_cache_damage_in_every_section_is_reported_and_rebuilt(tmp_path, dump_bin):
+    """A byte flipped at the start, middle and end of every section of a real
+    cache, in every field of its header and in its checksum table: each run
+    reports the damage naming the file and serves exactly the samples of a
+    clean build; the next run finds a good cache again."""
+    for config in DAMAGE_CONFIGS:
+        base = tmp_path / config
+        base.mkdir()
+        args, clean, cfile, good = damage_setup(base, dump_bin, config)
+        lay = cache_layout(good)
+        assert lay is not None, "the cache is not in the expected format"
+        places = [(f"header byte {o}", o) for o in (0, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, lay["header"][1] - 1)]
+        for k, (off, n) in enumerate(lay["sections"]):
+            places += [(f"section {k} byte {o}", off + o) for o in sorted({0, n // 2, n - 1})]
+        places += [("checksums", lay["sums"][0]), ("checksums end", sum(lay["sums"]) - 1)]
+        assert len(lay["sections"]) >= (17 if config == "corpus" else 9)
+        for r, (what, at) in enumerate(places):
+            data = bytearray(good)
+            data[at] ^= 0x5A
+            cfile.write_bytes(bytes(data))
+            err = run_damaged(dump_bin, base / f"r{r}", args, cfile, clean, what)
+            assert cfile.name in err and ("damaged" in err or "rebuilding" in err), f"{what}: not reported: {err}"
+            # The damaged file was replaced or removed: the next run is clean and quiet.
+            err = run_damaged(dump_bin, base / f"n{r}", args, cfile, clean, what + " (next run)")
+            assert "damaged" not in err and "rebuilding" not in err, f"{what}: still damaged: {err}"
+            assert cfile.exists()
+            cfile.write_bytes(good)
+
+
+def test_cache_damage_at_random_places(tmp_path, dump_bin):
+    """Bytes flipped at random anywhere in the file: never an abort, never
+    other samples; damage to anything the file's checksums cover is reported."""
+    args, clean, cfile, good = damage_setup(tmp_path, dump_bin, "corpus")
+    lay = cache_layout(good)
+    covered = lambda o: lay is not None and any(a <= o < a + n for a, n in [lay["header"], lay["sums"], *lay["sections"]])
+    rng = np.random.default_rng(5)
+    for r in range(40):
+        places = [int(x) for x in rng.integers(0, len(good), size=int(rng.integers(1, 4)))]
+        data = bytearray(good)
+        for at in places:
+            data[at] ^= int(rng.integers(1, 256))
+        cfile.write_bytes(bytes(data))
+        err = run_damaged(dump_bin, tmp_path / f"r{r}", args, cfile, clean, f"bytes {places}")
+        if any(covered(o) and data[o] != good[o] for o in places):
+            assert cfile.name in err and ("damaged" in err or "rebuilding" in err), f"{places}: not reported: {err}"
+        cfile.write_bytes(good)

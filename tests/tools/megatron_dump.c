@@ -155,8 +155,11 @@ int main(int argc, char **argv) {
   uint64_t s;
   if (!rc && agpt_megatron_index_blend_at(ix, 0, &d, &s) == AGPT_OK) {
     int64_t *di = malloc(size * 8 + 8), *si = malloc(size * 8 + 8);
-    for (uint64_t i = 0; i < size; i++) {
-      agpt_megatron_index_blend_at(ix, i, &d, &s);
+    for (uint64_t i = 0; i < size && !rc; i++) {
+      if (agpt_megatron_index_blend_at(ix, i, &d, &s) != AGPT_OK) {
+        fprintf(stderr, "megatron_dump: blend position %llu: %s\n", (unsigned long long)i, agpt_errmsg());
+        rc = 1;
+      }
       di[i] = d;
       si[i] = (int64_t)s;
     }
@@ -182,9 +185,12 @@ int main(int argc, char **argv) {
     for (int k = 0; k < nfc; k++) fprintf(info, " %d", files[k]);
     fprintf(info, "\n");
     int64_t *di = malloc(csize * 8 + 8), *si = malloc(csize * 8 + 8);
-    for (uint64_t i = 0; i < csize; i++) {
-      int k;
-      agpt_megatron_index_corpus_at(ix, c, i, &k, &s);
+    for (uint64_t i = 0; i < csize && !rc; i++) {
+      int k = 0;
+      if (agpt_megatron_index_corpus_at(ix, c, i, &k, &s) != AGPT_OK) {
+        fprintf(stderr, "megatron_dump: corpus %d position %llu: %s\n", c, (unsigned long long)i, agpt_errmsg());
+        rc = 1;
+      }
       di[i] = k;
       si[i] = (int64_t)s;
     }
