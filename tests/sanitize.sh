@@ -58,7 +58,7 @@ run_cli() {
   local model=(--preset llama-demo --num-layers 2 --hidden-size 64 --ffn-hidden-size 128 --num-attention-heads 4
     --num-key-value-heads 2 --seq-length 32 --max-position-embeddings 64 --tokenizer "$work/tok.json"
     --data-file-list "$work/list" --split 90,10,0 --micro-batch-size 2 --global-batch-size 4 --lr 1e-3
-    --lr-warmup-iters 1 --seed 7 --log-interval 1 --save "$work/ckpt" --save-interval 2)
+    --lr-warmup-iters 1 --lr-decay-iters 6 --seed 7 --log-interval 1 --save "$work/ckpt" --save-interval 2)
   step "$agpt" train "${model[@]}" --train-iters 4 || return
   step "$agpt" train "${model[@]}" --train-iters 6 --load "$work/ckpt" || return
   step "$agpt" generate --load "$work/ckpt" --prompt "The " --max-new-tokens 8 --seed 1 || return

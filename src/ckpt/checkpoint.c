@@ -234,7 +234,7 @@ static void prune(const char *save_dir, const char *committed, int keep_last) {
     if (it < 0 || strlen(e->d_name) >= sizeof dirs[0].name || !strcmp(e->d_name, committed)) continue;
     if (n == cap) dirs = agpt_xrealloc(dirs, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *dirs);
     dirs[n].iteration = it;
-    snprintf(dirs[n].name, sizeof dirs[n].name, "%s", e->d_name);
+    memcpy(dirs[n].name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
     n++;
   }
   closedir(d);
@@ -496,7 +496,7 @@ agpt_status agpt_ckpt_list(const char *save_dir, agpt_ckpt_listing *out) {
     if (it < 0 || strlen(e->d_name) >= sizeof out->dirs[0].name) continue;
     if (out->n == cap) out->dirs = agpt_xrealloc(out->dirs, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *out->dirs);
     out->dirs[out->n].iteration = it;
-    snprintf(out->dirs[out->n].name, sizeof out->dirs[0].name, "%s", e->d_name);
+    memcpy(out->dirs[out->n].name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
     out->n++;
   }
   closedir(d);
