@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_flags.h"
 #include "model/config.h"
 
 static void human_count(char *buf, size_t n, uint64_t v) {
@@ -43,37 +44,38 @@ static void grouped(char *buf, size_t n, uint64_t v) {
 }
 
 int agpt_cmd_info(int argc, char **argv) {
-  const char *preset = NULL;
-  int B = 1, T = 0, recompute = 0, layers = 0, hidden = 0, heads = 0, kv = 0, ffn = 0, vocab = 0, seq_max = 0;
-  double theta = 0;
-  agpt_flag flags[] = {
-      {"preset", AGPT_FLAG_STR, &preset, NULL, "model preset to describe in full (default: table of all presets)",
-       NULL, NULL},
+  agpt_model_flags mf;
+  memset(&mf, 0, sizeof mf);
+  int B = 1, T = 0, recompute = 0;
+  const agpt_flag rest[] = {
       {"micro-batch-size", AGPT_FLAG_INT, &B, "1", "B of the memory estimate", NULL, "[1, inf)"},
       {"seq-length", AGPT_FLAG_INT, &T, NULL, "T of the memory estimate (default: the preset's longest)", NULL, "[1, inf)"},
       {"recompute-activations", AGPT_FLAG_BOOL, &recompute, NULL,
        "estimate with activation recomputation (keep only layer inputs)", "checkpoint-activations", NULL},
-      {"num-layers", AGPT_FLAG_INT, &layers, NULL, "override the preset's layer count", NULL, "[1, inf)"},
-      {"hidden-size", AGPT_FLAG_INT, &hidden, NULL, "override the hidden size", NULL, "[1, inf)"},
-      {"num-attention-heads", AGPT_FLAG_INT, &heads, NULL, "override the attention heads", NULL, "[1, inf)"},
-      {"num-key-value-heads", AGPT_FLAG_INT, &kv, NULL, "override the key-value heads", NULL, "[1, inf)"},
-      {"ffn-hidden-size", AGPT_FLAG_INT, &ffn, NULL, "override the MLP width", NULL, "[1, inf)"},
-      {"vocab-size", AGPT_FLAG_INT, &vocab, NULL, "override the vocabulary", NULL, "[1, inf)"},
-      {"max-position-embeddings", AGPT_FLAG_INT, &seq_max, NULL, "override the longest sequence", NULL, "[1, inf)"},
-      {"rope-theta", AGPT_FLAG_FLOAT, &theta, NULL, "override the RoPE base", NULL, "(0, inf)"},
   };
+  agpt_flag flags[AGPT_MODEL_FLAG_ROWS + AGPT_NFLAGS(rest)];
+  int nf = agpt_model_flag_rows(&mf, flags, NULL,
+                                "model preset to describe in full (default: table of all presets); the shape flags "
+                                "change it as they do in agpt train");
+  memcpy(flags + nf, rest, sizeof rest);
+  nf += AGPT_NFLAGS(rest);
   int help = 0;
-  if (agpt_flags_parse(flags, AGPT_NFLAGS(flags), argc, argv, NULL, &help) != AGPT_OK) {
+  if (agpt_flags_parse(flags, nf, argc, argv, NULL, &help) != AGPT_OK) {
     fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
     return 2;
   }
   if (help) {
     agpt_flags_usage(stdout, "agpt info [--preset NAME] [flags]",
                      "Model presets: shape, exact parameter count and fp32 AdamW training memory per device.", flags,
-                     AGPT_NFLAGS(flags));
+                     nf);
     return 0;
   }
 
+  const char *preset = mf.preset;
+  if (!preset && agpt_model_flags_any(flags, nf)) {
+    fprintf(stderr, "agpt info: shape flags describe a change to a preset: give --preset NAME too\n");
+    return 2;
+  }
   if (!preset) {
     char tdesc[16], mem_head[64];
     if (T)
@@ -108,14 +110,7 @@ int agpt_cmd_info(int argc, char **argv) {
     fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
     return 2;
   }
-  if (layers) c.n_layer = layers;
-  if (hidden) c.hidden = hidden;
-  if (heads) c.n_head = heads;
-  if (kv) c.n_kv_head = kv;
-  if (ffn) c.ffn = ffn;
-  if (vocab) c.vocab = vocab;
-  if (seq_max) c.max_seq = seq_max;
-  if (theta) c.rope_theta = (float)theta;
+  agpt_model_flags_apply(&mf, flags, nf, 1, &c);
   if (agpt_model_config_validate(&c, preset) != AGPT_OK) {
     fprintf(stderr, "agpt info: %s\n", agpt_errmsg());
     return 2;

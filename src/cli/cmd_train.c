@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_flags.h"
 #include "ckpt/model_json.h"
 #include "core/log.h"
 #include "data/split.h"
@@ -21,68 +22,9 @@
 #include "model/config.h"
 #include "train/train.h"
 
-typedef struct {
-  const char *preset, *arch;
-  int num_layers, hidden, ffn, heads, kv_heads, max_pos, vocab, untie, no_bias;
-  double rope_theta, norm_eps, init_std;
-} model_flags;
-
-/* Megatron's --ffn-hidden-size when it is not given: 4h for GELU, and for
- * SwiGLU two thirds of that rounded down to a multiple of 64 (at least 64). */
-static int derived_ffn(agpt_arch arch, int hidden) {
-  if (arch == AGPT_ARCH_GPT2) return 4 * hidden;
-  int f = (int)((4.0 * hidden * 2.0 / 3.0) / 64.0) * 64;
-  return f < 64 ? 64 : f;
-}
-
-/* Applies the shape flags given to *c. derive: also recompute the sizes that
- * follow the hidden size or the architecture when they are not given (a new
- * run); a resumed run's base is the checkpoint, whose sizes stand. */
-static agpt_status apply_shape_flags(const model_flags *f, const agpt_flag *tbl, int n, int derive,
-                                     agpt_model_config *c) {
-  if (agpt_flags_given(tbl, n, "arch")) {
-    if (!strcmp(f->arch, "llama")) {
-      c->arch = AGPT_ARCH_LLAMA;
-      c->bias = 0;
-      c->tie_embeddings = 0;
-    } else if (!strcmp(f->arch, "gpt2")) {
-      c->arch = AGPT_ARCH_GPT2;
-      c->bias = 1;
-      c->tie_embeddings = 1;
-      c->n_kv_head = c->n_head;
-    } else {
-      return agpt_fail("--arch: unknown architecture '%s' (use llama or gpt2)", f->arch);
-    }
-  }
-  if (agpt_flags_given(tbl, n, "num-layers")) c->n_layer = f->num_layers;
-  if (agpt_flags_given(tbl, n, "hidden-size")) c->hidden = f->hidden;
-  if (agpt_flags_given(tbl, n, "ffn-hidden-size")) c->ffn = f->ffn;
-  if (agpt_flags_given(tbl, n, "num-attention-heads")) {
-    c->n_head = f->heads;
-    if (!agpt_flags_given(tbl, n, "num-key-value-heads")) c->n_kv_head = f->heads;
-  }
-  if (agpt_flags_given(tbl, n, "num-key-value-heads")) c->n_kv_head = f->kv_heads;
-  if (agpt_flags_given(tbl, n, "max-position-embeddings")) c->max_seq = f->max_pos;
-  if (agpt_flags_given(tbl, n, "vocab-size")) c->vocab = f->vocab;
-  if (agpt_flags_given(tbl, n, "rope-theta")) c->rope_theta = (float)f->rope_theta;
-  if (agpt_flags_given(tbl, n, "norm-epsilon")) c->norm_eps = (float)f->norm_eps;
-  if (agpt_flags_given(tbl, n, "init-method-std")) c->init_std = (float)f->init_std;
-  if (f->untie) c->tie_embeddings = 0;
-  if (f->no_bias) c->bias = 0;
-  if (derive && !agpt_flags_given(tbl, n, "ffn-hidden-size") &&
-      (agpt_flags_given(tbl, n, "hidden-size") || agpt_flags_given(tbl, n, "arch"))) {
-    c->ffn = derived_ffn(c->arch, c->hidden);
-    agpt_log_info("--ffn-hidden-size %d follows the hidden size %d (Megatron's rule for %s); give it to choose "
-                  "another",
-                  c->ffn, c->hidden, c->arch == AGPT_ARCH_GPT2 ? "GELU: 4 x hidden" : "SwiGLU: 8/3 x hidden, "
-                  "a multiple of 64");
-  }
-  return AGPT_OK;
-}
-
 /* The model config and tokens per sample of this run, for a new run or for
  * a resumed one (a->start set). */
-static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int n, int seq, agpt_train_args *a) {
+static agpt_status build_config(const agpt_model_flags *f, const agpt_flag *tbl, int n, int seq, agpt_train_args *a) {
   agpt_model_config *c = &a->model;
   int tok_vocab = 0;
   if (a->tokenizer && !agpt_flags_given(tbl, n, "vocab-size")) {
@@ -93,7 +35,7 @@ static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int 
   }
   if (!a->start.dir[0]) {
     AGPT_TRY(agpt_model_preset(f->preset, c));
-    AGPT_TRY(apply_shape_flags(f, tbl, n, 1, c));
+    AGPT_TRY(agpt_model_flags_apply(f, tbl, n, 1, c));
     if (tok_vocab) c->vocab = tok_vocab;
     if (!agpt_flags_given(tbl, n, "max-position-embeddings") && seq) c->max_seq = seq;
     a->seq_len = seq ? seq : c->max_seq;
@@ -104,7 +46,7 @@ static agpt_status build_config(const model_flags *f, const agpt_flag *tbl, int 
     agpt_model_config want = *c;
     int preset = agpt_flags_given(tbl, n, "preset");
     if (preset) AGPT_TRY(agpt_model_preset(f->preset, &want));
-    AGPT_TRY(apply_shape_flags(f, tbl, n, preset, &want));
+    AGPT_TRY(agpt_model_flags_apply(f, tbl, n, preset, &want));
     if (tok_vocab) want.vocab = tok_vocab;
     if (!agpt_flags_given(tbl, n, "max-position-embeddings")) want.max_seq = c->max_seq;
     char what[4400];
@@ -144,28 +86,14 @@ static agpt_status check_cross_flags(const agpt_train_args *a, const agpt_flag *
 
 int agpt_cmd_train(int argc, char **argv) {
   agpt_train_args a;
-  model_flags mf;
+  agpt_model_flags mf;
   memset(&a, 0, sizeof a);
   memset(&mf, 0, sizeof mf);
   int64_t warmup = 0, decay_iters = 0;
   double warmup_frac = 0;
   int seq = 0, recover = 0;
-  const agpt_flag flags[] = {
-      {"preset", AGPT_FLAG_STR, &mf.preset, "llama-demo", "model preset to start from (see `agpt info`)", NULL, NULL},
-      {"arch", AGPT_FLAG_STR, &mf.arch, "llama", "llama (RMSNorm, RoPE, SwiGLU, GQA) or gpt2 (LayerNorm, learned positions, GELU, tied)", NULL, "llama|gpt2"},
-      {"num-layers", AGPT_FLAG_INT, &mf.num_layers, NULL, "transformer layers (default: the preset's)", NULL, "[1, inf)"},
-      {"hidden-size", AGPT_FLAG_INT, &mf.hidden, NULL, "hidden size", NULL, "[1, inf)"},
-      {"ffn-hidden-size", AGPT_FLAG_INT, &mf.ffn, NULL, "MLP width (SwiGLU width for llama)", NULL, "[1, inf)"},
-      {"num-attention-heads", AGPT_FLAG_INT, &mf.heads, NULL, "attention heads", NULL, "[1, inf)"},
-      {"num-key-value-heads", AGPT_FLAG_INT, &mf.kv_heads, NULL, "key-value heads (grouped-query attention)", "num-query-groups", "[1, inf)"},
+  const agpt_flag rest[] = {
       {"seq-length", AGPT_FLAG_INT, &seq, NULL, "tokens per sample (default: the preset's max positions; on resume, the checkpoint's)", NULL, "[1, inf)"},
-      {"max-position-embeddings", AGPT_FLAG_INT, &mf.max_pos, NULL, "longest sequence the model supports (default: --seq-length, else the preset's)", NULL, "[1, inf)"},
-      {"vocab-size", AGPT_FLAG_INT, &mf.vocab, NULL, "vocabulary size (default: from --tokenizer, else the preset's)", NULL, "[1, inf)"},
-      {"rope-theta", AGPT_FLAG_FLOAT, &mf.rope_theta, NULL, "RoPE base", NULL, "(0, inf)"},
-      {"norm-epsilon", AGPT_FLAG_FLOAT, &mf.norm_eps, NULL, "epsilon of RMSNorm/LayerNorm", NULL, "(0, inf)"},
-      {"init-method-std", AGPT_FLAG_FLOAT, &mf.init_std, NULL, "std of the normal weight init", NULL, "(0, inf)"},
-      {"untie-embeddings-and-output-weights", AGPT_FLAG_BOOL, &mf.untie, NULL, "separate output layer (Llama default)", NULL, NULL},
-      {"disable-bias-linear", AGPT_FLAG_BOOL, &mf.no_bias, NULL, "no biases in linear layers (Llama default)", NULL, NULL},
       {"tokenizer", AGPT_FLAG_STR, &a.tokenizer, NULL, "tokenizer.json: sets the vocabulary size and is stored in checkpoints", "tokenizer-model", NULL},
       {"micro-batch-size", AGPT_FLAG_INT, &a.micro_batch, "4", "samples per forward/backward", NULL, "[1, inf)"},
       {"global-batch-size", AGPT_FLAG_INT, &a.global_batch, NULL, "samples per update (default: micro batch; a multiple of it)", NULL, "[1, inf)"},
@@ -205,7 +133,10 @@ int agpt_cmd_train(int argc, char **argv) {
       {"device", AGPT_FLAG_STR, &a.device, "cpu", "backend", NULL, NULL},
       {"quiet", AGPT_FLAG_BOOL, &a.quiet, NULL, "only warnings and errors on the console", NULL, NULL},
   };
-  int n = AGPT_NFLAGS(flags), help;
+  agpt_flag flags[AGPT_MODEL_FLAG_ROWS + AGPT_NFLAGS(rest)];
+  int n = agpt_model_flag_rows(&mf, flags, "llama-demo", "model preset to start from (see `agpt info`)"), help;
+  memcpy(flags + n, rest, sizeof rest);
+  n += AGPT_NFLAGS(rest);
   agpt_status st = agpt_flags_parse(flags, n, argc, argv, NULL, &help);
   if (help) {
     agpt_flags_usage(stdout, "agpt train [flags]",

@@ -296,3 +296,15 @@ def test_a_second_sigint_aborts_at_once_and_keeps_the_previous_checkpoint(agpt_b
     # the checkpoint `latest` names is whole and training continues from it
     run_agpt("train", *args(data, it + 1, save, [*wide, "--load", save, "--save-interval", "1"]))
     assert (save / "latest").read_text().strip() == f"iter_{it + 1:07d}"
+
+
+def test_info_and_train_build_the_same_model_from_the_same_flags(run_agpt, data, tmp_path):
+    flags = ["--preset", "llama-demo", "--num-layers", "1", "--num-attention-heads", "8", "--hidden-size", "128",
+             "--vocab-size", "256"]
+    info = run_agpt("info", *flags).stdout
+    assert "8 key-value heads" in info and "ffn           320" in info, info
+    save = tmp_path / "ck"
+    run_agpt("train", *flags, "--seq-length", "16", "--data-path", data, "--split", "100,0,0", "--micro-batch-size",
+             "1", "--train-iters", "1", "--save", save)
+    cfg = json.loads((save / "iter_0000001" / "config.json").read_text())
+    assert cfg["num_key_value_heads"] == 8 and cfg["intermediate_size"] == 320, cfg
