@@ -968,8 +968,10 @@ static int repair(const agpt_megatron_index *ix, uint64_t k, const char *why) {
                     ix->cache.path, name, why,
                     gone ? " and removed the cache file (the next run writes a new one)" : "");
     else
-      agpt_fail_prefix("%s: the index cache is damaged: section %s: %s; rebuilding that part failed: ", ix->cache.path,
-                       name, why);
+      agpt_fail_prefix("%s: the index cache is damaged: section %s: %s; %s; rebuilding that part failed: ",
+                       ix->cache.path, name, why,
+                       gone ? "the cache file has been removed, so the next run rebuilds it"
+                            : "delete the cache file so that the next run rebuilds it");
   }
   pthread_mutex_unlock(ix->fix_lock);
   return rc;
