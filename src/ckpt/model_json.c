@@ -1,6 +1,7 @@
 /* See model_json.h. */
 #include "ckpt/model_json.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -55,7 +56,11 @@ static agpt_status get_int(const agpt_json *o, const char *key, const char *path
 static agpt_status get_float(const agpt_json *o, const char *key, const char *path, float *out) {
   const agpt_json *j = agpt_json_get(o, key);
   if (!j || agpt_json_type(j) != AGPT_JSON_NUMBER) return agpt_fail("%s: agpt.%s: missing or not a number", path, key);
-  *out = (float)agpt_json_num(j);
+  double v = agpt_json_num(j);
+  if (!(fabs(v) <= FLT_MAX))
+    return agpt_fail("%s: agpt.%s: %g is beyond the range of a float32 (the file was not written by agpt train?)",
+                     path, key, v);
+  *out = (float)v;
   return AGPT_OK;
 }
 

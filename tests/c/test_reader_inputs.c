@@ -1,0 +1,51 @@
+/* Regression tests for inputs that fuzzing found readers mishandling: each
+ * case is a small file or text that once crashed, allocated without bound,
+ * or was accepted and then written back as something unreadable. Each must
+ * now give a status whose message names the field. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "ckpt/model_json.h"
+#include "core/json.h"
+#include "core/status.h"
+#include "model/config.h"
+
+static const char *config_with(const char *field, const char *value) {
+  static char buf[1024];
+  snprintf(buf, sizeof buf,
+           "{\"agpt\": {\"arch\": \"llama\", \"n_layer\": 1, \"hidden\": 64, \"n_head\": 4, \"n_kv_head\": 1, "
+           "\"ffn\": 128, \"vocab\": 300, \"padded_vocab\": 0, \"max_seq\": 8, \"rope_theta\": %s, "
+           "\"norm_eps\": %s, \"tie_embeddings\": 0, \"bias\": 0, \"init_std\": %s}}",
+           !strcmp(field, "rope_theta") ? value : "10000", !strcmp(field, "norm_eps") ? value : "1e-5",
+           !strcmp(field, "init_std") ? value : "0.02");
+  return buf;
+}
+
+/* A float field beyond float32 became inf, passed validation, and was
+ * written back as "inf", which no JSON reader accepts. */
+static void test_config_float_range(void) {
+  const char *fields[] = {"rope_theta", "norm_eps", "init_std"};
+  for (int i = 0; i < 3; i++) {
+    agpt_model_config c;
+    const char *text = config_with(fields[i], "1e64");
+    agpt_status st = agpt_model_config_from_json(text, strlen(text), "config.json", &c);
+    CHECK_MSG(st == AGPT_ERR, "%s = 1e64 was accepted", fields[i]);
+    CHECK_MSG(strstr(agpt_errmsg(), fields[i]) && strstr(agpt_errmsg(), "config.json"), "message: %s",
+              agpt_errmsg());
+  }
+  agpt_model_config c;
+  const char *ok = config_with("", "");
+  CHECK(agpt_model_config_from_json(ok, strlen(ok), "config.json", &c) == AGPT_OK);
+  /* the same rule for configs from flags */
+  c.norm_eps = (float)INFINITY;
+  CHECK(agpt_model_config_validate(&c, "--norm-epsilon") == AGPT_ERR);
+  c.norm_eps = 1e-5f;
+  c.rope_theta = (float)INFINITY;
+  CHECK(agpt_model_config_validate(&c, "--rope-theta") == AGPT_ERR);
+}
+
+int main(void) {
+  test_config_float_range();
+  return check_done("test_reader_inputs");
+}
