@@ -79,7 +79,7 @@ typedef struct {
   void *si; /* dataset sample index: 4 or 8 bytes */
   int si_bytes;
   uint64_t *counts; /* (n_datasets) picks per dataset */
-  int owned;        /* di and si are malloc'd (else they point into the cache map) */
+  int owned;        /* di and si are ours to free (else written to the cache and freed, or not built) */
   int failed;
   uint64_t failed_bytes;
 } mt_blend;
