@@ -92,6 +92,11 @@ agpt_status agpt_model_config_from_json(const char *text, size_t n, const char *
       get_float(o, "rope_theta", path, &c->rope_theta) || get_float(o, "norm_eps", path, &c->norm_eps) ||
       get_float(o, "init_std", path, &c->init_std))
     goto done;
+  if (c->tie_embeddings > 1 || c->bias > 1) {
+    agpt_fail("%s: agpt.%s: %d, expected 0 or 1 (the file was not written by agpt train?)", path,
+              c->bias > 1 ? "bias" : "tie_embeddings", c->bias > 1 ? c->bias : c->tie_embeddings);
+    goto done;
+  }
   st = agpt_model_config_validate(c, path);
 done:
   agpt_json_free(root);

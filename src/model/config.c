@@ -70,6 +70,10 @@ agpt_status agpt_model_config_validate(const agpt_model_config *c, const char *w
   if (c->arch != AGPT_ARCH_LLAMA && c->arch != AGPT_ARCH_GPT2)
     return agpt_fail("%s: arch: unknown architecture %d (use llama or gpt2)", what, (int)c->arch);
   if (c->n_layer < 1) return agpt_fail("%s: num-layers: %d must be at least 1", what, c->n_layer);
+  /* Far beyond any model trained; the bound keeps a corrupt count from
+   * sizing per-layer tables of gigabytes. */
+  if (c->n_layer > AGPT_MAX_LAYERS)
+    return agpt_fail("%s: num-layers: %d is more than %d", what, c->n_layer, AGPT_MAX_LAYERS);
   if (c->hidden < 16 || c->hidden % 16)
     return agpt_fail("%s: hidden-size: %d must be a positive multiple of 16", what, c->hidden);
   if (c->n_head < 1 || c->hidden % c->n_head)

@@ -8,8 +8,10 @@
 #include "check.h"
 #include "ckpt/model_json.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/status.h"
 #include "model/config.h"
+#include "model/model.h"
 
 static const char *config_with(const char *field, const char *value) {
   static char buf[1024];
@@ -45,7 +47,34 @@ static void test_config_float_range(void) {
   CHECK(agpt_model_config_validate(&c, "--rope-theta") == AGPT_ERR);
 }
 
+/* A config of a few hundred bytes claiming 10^9 layers, or bias = 10^9,
+ * made the parameter table take minutes and gigabytes (one row per layer
+ * tensor, and a pass over the table for each one). */
+static void test_config_counts(void) {
+  char text[1024];
+  const char *fmt = "{\"agpt\": {\"arch\": \"llama\", \"n_layer\": %d, \"hidden\": 16, \"n_head\": 1, "
+                    "\"n_kv_head\": 1, \"ffn\": 16, \"vocab\": 8, \"padded_vocab\": 0, \"max_seq\": 8, "
+                    "\"rope_theta\": 10000, \"norm_eps\": 1e-5, \"tie_embeddings\": 0, \"bias\": %d, "
+                    "\"init_std\": 0.02}}";
+  agpt_model_config c;
+  snprintf(text, sizeof text, fmt, 1000000000, 0);
+  CHECK(agpt_model_config_from_json(text, strlen(text), "config.json", &c) == AGPT_ERR);
+  CHECK_MSG(strstr(agpt_errmsg(), "num-layers") != NULL, "message: %s", agpt_errmsg());
+  snprintf(text, sizeof text, fmt, 2, 1000000000);
+  CHECK(agpt_model_config_from_json(text, strlen(text), "config.json", &c) == AGPT_ERR);
+  CHECK_MSG(strstr(agpt_errmsg(), "agpt.bias") != NULL, "message: %s", agpt_errmsg());
+  /* the largest accepted layer count builds its table in linear time */
+  snprintf(text, sizeof text, fmt, AGPT_MAX_LAYERS, 1);
+  CHECK(agpt_model_config_from_json(text, strlen(text), "config.json", &c) == AGPT_OK);
+  agpt_param_table t;
+  double t0 = agpt_now();
+  CHECK(agpt_param_table_build(&c, &t) == AGPT_OK);
+  CHECK_MSG(agpt_now() - t0 < 20.0, "building the table of %d layers took %.1f s", AGPT_MAX_LAYERS, agpt_now() - t0);
+  agpt_param_table_free(&t);
+}
+
 int main(void) {
   test_config_float_range();
+  test_config_counts();
   return check_done("test_reader_inputs");
 }
