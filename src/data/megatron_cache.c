@@ -187,7 +187,7 @@ static const char *load_directory(agpt_mt_cache *c, const unsigned char *dir, ui
   if (get_u64(p + 56) != nc || sums_off < hb || sums_off > size || nc > (size - sums_off) / 4)
     return "the checksum table does not fit the file";
   c->sums = p + sums_off;
-  if (agpt_crc32c(0, c->sums, (size_t)nc * 4) != get_u32(p + 64)) return "checksum table checksum mismatch";
+  if (crc_one(c->sums, (size_t)nc * 4) != get_u32(p + 64)) return "checksum table checksum mismatch";
   c->state = agpt_xcalloc(nc ? (size_t)nc : 1, 1);
   return NULL;
 }
@@ -396,7 +396,7 @@ agpt_status agpt_mt_cache_commit(agpt_mt_cache_writer *w, const uint64_t *table)
   put_u64(h + 40, MIX_CHUNK);
   put_u64(h + 48, sums_off);
   put_u64(h + 56, nc);
-  put_u32(h + 64, agpt_crc32c(0, sums, (size_t)nc * 4));
+  put_u32(h + 64, crc_one(sums, (size_t)nc * 4));
   free(sums);
   memcpy(h + MIX_FIXED, w->desc, desc_len);
   unsigned char *t = h + MIX_FIXED + desc_len;
