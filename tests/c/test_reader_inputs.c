@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "data/tokenizer.h"
 
 static const char *config_with(const char *field, const char *value) {
   static char buf[1024];
@@ -73,7 +74,27 @@ static void test_config_counts(void) {
   agpt_param_table_free(&t);
 }
 
+/* A vocabulary entry with empty text: looking it up hashed zero bytes from
+ * a NULL buffer (memcpy from NULL, undefined even for length 0; found by
+ * UBSan through fuzzing). */
+static void test_tokenizer_empty_token(void) {
+  static const char text[] = "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+                             "\"vocab\": {\"a\": 0, \"\": 1}, \"merges\": []}}";
+  agpt_tok *t = NULL;
+  agpt_status st = agpt_tok_load_json(text, sizeof text - 1, "tokenizer.json", &t);
+  CHECK_MSG(st == AGPT_OK, "%s", agpt_errmsg());
+  if (st == AGPT_OK) {
+    size_t len = 99;
+    const char *s = agpt_tok_token_str(t, 1, &len);
+    CHECK(s && len == 0);
+    CHECK(agpt_tok_token_id(t, "", 0) >= -1);
+    CHECK(agpt_tok_token_id(t, "a", 1) == 0);
+    agpt_tok_free(t);
+  }
+}
+
 int main(void) {
+  test_tokenizer_empty_token();
   test_config_float_range();
   test_config_counts();
   return check_done("test_reader_inputs");
