@@ -543,6 +543,7 @@ typedef struct {
 } enc_state;
 
 static inline void ids_append(enc_state *e, const int32_t *v, size_t k) {
+  if (!k) return; /* a piece with no ids: *e->ids may still be NULL */
   if (*e->n + k > *e->cap) {
     size_t cap = *e->cap ? *e->cap : 256;
     while (cap < *e->n + k) cap *= 2;
