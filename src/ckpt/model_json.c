@@ -1,6 +1,7 @@
 /* See model_json.h. */
 #include "ckpt/model_json.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -55,7 +56,11 @@ static agpt_status get_int(const agpt_json *o, const char *key, const char *path
 static agpt_status get_float(const agpt_json *o, const char *key, const char *path, float *out) {
   const agpt_json *j = agpt_json_get(o, key);
   if (!j || agpt_json_type(j) != AGPT_JSON_NUMBER) return agpt_fail("%s: agpt.%s: missing or not a number", path, key);
-  *out = (float)agpt_json_num(j);
+  double v = agpt_json_num(j);
+  if (!(fabs(v) <= FLT_MAX))
+    return agpt_fail("%s: agpt.%s: %g is beyond the range of a float32 (the file was not written by agpt train?)",
+                     path, key, v);
+  *out = (float)v;
   return AGPT_OK;
 }
 
@@ -87,6 +92,11 @@ agpt_status agpt_model_config_from_json(const char *text, size_t n, const char *
       get_float(o, "rope_theta", path, &c->rope_theta) || get_float(o, "norm_eps", path, &c->norm_eps) ||
       get_float(o, "init_std", path, &c->init_std))
     goto done;
+  if (c->tie_embeddings > 1 || c->bias > 1) {
+    agpt_fail("%s: agpt.%s: %d, expected 0 or 1 (the file was not written by agpt train?)", path,
+              c->bias > 1 ? "bias" : "tie_embeddings", c->bias > 1 ? c->bias : c->tie_embeddings);
+    goto done;
+  }
   st = agpt_model_config_validate(c, path);
 done:
   agpt_json_free(root);

@@ -8,8 +8,9 @@
  *   I2. A loaded file's header CRC, magic, version, description, table and
  *       directory sizes match; every section and the sums lie inside the
  *       file; the sums' CRC matches; the chunk count is the one the
- *       directory implies. Nothing a damaged header holds can make a later
- *       check read outside the map.
+ *       directory implies; sections start 64-aligned, as written. Nothing a
+ *       damaged header holds can make a later check read outside the map
+ *       or an array be read misaligned.
  *   I3. A chunk's state goes 0 -> 1 or 0 -> 2 and never back; two threads
  *       checking the same chunk compute the same answer, so the race
  *       between them is harmless.
@@ -37,7 +38,8 @@
 #define MIX_VERSION 2u
 #define MIX_ALIGN 4096u
 #define MIX_FIXED 72u /* header bytes before the description */
-#define MIX_CHUNK_LOG2 20
+#define MIX_SECT_ALIGN 64u
+#define MIX_CHUNK_LOG2 18
 #define MIX_CHUNK ((uint64_t)1 << MIX_CHUNK_LOG2)
 
 struct agpt_mt_cache_writer {
@@ -174,6 +176,7 @@ static const char *load_directory(agpt_mt_cache *c, const unsigned char *dir, ui
   for (uint64_t k = 0; k < c->n_sect; k++) {
     uint64_t off = get_u64(dir + 16 * k), n = get_u64(dir + 16 * k + 8);
     if (n == 0 ? off != 0 : (off < hb || off > size || n > size - off)) return "a section lies outside the file";
+    if (off % MIX_SECT_ALIGN) return "a section is not aligned"; /* its arrays are read in place */
     c->off[k] = off;
     c->bytes[k] = n;
     c->chunk0[k] = nc;
@@ -184,7 +187,7 @@ static const char *load_directory(agpt_mt_cache *c, const unsigned char *dir, ui
   if (get_u64(p + 56) != nc || sums_off < hb || sums_off > size || nc > (size - sums_off) / 4)
     return "the checksum table does not fit the file";
   c->sums = p + sums_off;
-  if (agpt_crc32c(0, c->sums, (size_t)nc * 4) != get_u32(p + 64)) return "checksum table checksum mismatch";
+  if (crc_one(c->sums, (size_t)nc * 4) != get_u32(p + 64)) return "checksum table checksum mismatch";
   c->state = agpt_xcalloc(nc ? (size_t)nc : 1, 1);
   return NULL;
 }
@@ -301,7 +304,9 @@ agpt_status agpt_mt_cache_begin(const char *path, const char *desc, uint64_t n_t
 }
 
 /* Places n bytes (64-aligned) and returns their offset (thread-safe). */
-static uint64_t reserve(agpt_mt_cache_writer *w, uint64_t n) { return atomic_fetch_add(&w->end, (n + 63) / 64 * 64); }
+static uint64_t reserve(agpt_mt_cache_writer *w, uint64_t n) {
+  return atomic_fetch_add(&w->end, (n + MIX_SECT_ALIGN - 1) / MIX_SECT_ALIGN * MIX_SECT_ALIGN);
+}
 
 static int write_at(agpt_mt_cache_writer *w, uint64_t off, const void *data, size_t n) {
   const char *p = data;
@@ -391,7 +396,7 @@ agpt_status agpt_mt_cache_commit(agpt_mt_cache_writer *w, const uint64_t *table)
   put_u64(h + 40, MIX_CHUNK);
   put_u64(h + 48, sums_off);
   put_u64(h + 56, nc);
-  put_u32(h + 64, agpt_crc32c(0, sums, (size_t)nc * 4));
+  put_u32(h + 64, crc_one(sums, (size_t)nc * 4));
   free(sums);
   memcpy(h + MIX_FIXED, w->desc, desc_len);
   unsigned char *t = h + MIX_FIXED + desc_len;

@@ -79,7 +79,7 @@ typedef struct {
   void *si; /* dataset sample index: 4 or 8 bytes */
   int si_bytes;
   uint64_t *counts; /* (n_datasets) picks per dataset */
-  int owned;        /* di and si are malloc'd (else they point into the cache map) */
+  int owned;        /* di and si are ours to free (else written to the cache and freed, or not built) */
   int failed;
   uint64_t failed_bytes;
 } mt_blend;
@@ -968,8 +968,10 @@ static int repair(const agpt_megatron_index *ix, uint64_t k, const char *why) {
                     ix->cache.path, name, why,
                     gone ? " and removed the cache file (the next run writes a new one)" : "");
     else
-      agpt_fail_prefix("%s: the index cache is damaged: section %s: %s; rebuilding that part failed: ", ix->cache.path,
-                       name, why);
+      agpt_fail_prefix("%s: the index cache is damaged: section %s: %s; %s; rebuilding that part failed: ",
+                       ix->cache.path, name, why,
+                       gone ? "the cache file has been removed, so the next run rebuilds it"
+                            : "delete the cache file so that the next run rebuilds it");
   }
   pthread_mutex_unlock(ix->fix_lock);
   return rc;

@@ -160,6 +160,11 @@ static agpt_status load_model(agpt_tok *t, const agpt_json *m, size_t limit, con
     int64_t id;
     if (agpt_json_int(agpt_json_at(vocab, i), &id) != AGPT_OK || id < 0 || id >= (1 << 30))
       return agpt_fail("%s: model.vocab['%s']: id must be an integer in 0 .. 2^30-1", path, k);
+    /* A token listed twice would be written back once, and its id could
+     * then reach the entry count: each token once, as `tokenizers` writes. */
+    if (strlen(k) != klen) return agpt_fail("%s: model.vocab: a token contains a NUL character (remove it)", path);
+    if (agpt_json_get(vocab, k) != agpt_json_at(vocab, i))
+      return agpt_fail("%s: model.vocab['%s']: the token is listed twice (keep one entry per token)", path, k);
     if ((uint64_t)id >= limit)
       return agpt_fail("%s: model.vocab['%s']: id %lld is not below %zu, the number of entries of model.vocab and "
                        "added_tokens (ids number the entries from 0: renumber the vocabulary)",

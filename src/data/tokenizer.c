@@ -142,7 +142,7 @@ uint64_t tok_hash_bytes(const void *data, size_t n) {
     n -= 8;
   }
   uint64_t w = 0;
-  memcpy(&w, p, n);
+  if (n) memcpy(&w, p, n); /* p may be NULL when n is 0 (an empty token) */
   h = (h ^ w ^ (uint64_t)n << 56) * 0xC4CEB9FE1A85EC53ull;
   h ^= h >> 32;
   return h;
@@ -170,7 +170,7 @@ int32_t tok_bytes_lookup(const agpt_tok *t, const unsigned char *p, size_t n) {
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     const tok_bytes_slot *s = &t->bslots[i];
     if (s->id < 0) return -1;
-    if (s->hash == h && s->len == n && !memcmp(t->bytes_pool + s->off, p, n)) return s->id;
+    if (s->hash == h && s->len == n && (n == 0 || !memcmp(t->bytes_pool + s->off, p, n))) return s->id;
   }
 }
 
@@ -543,6 +543,7 @@ typedef struct {
 } enc_state;
 
 static inline void ids_append(enc_state *e, const int32_t *v, size_t k) {
+  if (!k) return; /* a piece with no ids: *e->ids may still be NULL */
   if (*e->n + k > *e->cap) {
     size_t cap = *e->cap ? *e->cap : 256;
     while (cap < *e->n + k) cap *= 2;

@@ -70,6 +70,10 @@ agpt_status agpt_model_config_validate(const agpt_model_config *c, const char *w
   if (c->arch != AGPT_ARCH_LLAMA && c->arch != AGPT_ARCH_GPT2)
     return agpt_fail("%s: arch: unknown architecture %d (use llama or gpt2)", what, (int)c->arch);
   if (c->n_layer < 1) return agpt_fail("%s: num-layers: %d must be at least 1", what, c->n_layer);
+  /* Far beyond any model trained; the bound keeps a corrupt count from
+   * sizing per-layer tables of gigabytes. */
+  if (c->n_layer > AGPT_MAX_LAYERS)
+    return agpt_fail("%s: num-layers: %d is more than %d", what, c->n_layer, AGPT_MAX_LAYERS);
   if (c->hidden < 16 || c->hidden % 16)
     return agpt_fail("%s: hidden-size: %d must be a positive multiple of 16", what, c->hidden);
   if (c->n_head < 1 || c->hidden % c->n_head)
@@ -93,11 +97,12 @@ agpt_status agpt_model_config_validate(const agpt_model_config *c, const char *w
     return agpt_fail("%s: padded-vocab-size: %d is smaller than vocab-size %d (use 0 or a larger value)", what,
                      c->padded_vocab, c->vocab);
   if (c->max_seq < 1) return agpt_fail("%s: max-position-embeddings: %d must be at least 1", what, c->max_seq);
-  if (c->arch == AGPT_ARCH_LLAMA && !(c->rope_theta > 0.0f))
-    return agpt_fail("%s: rope-theta: %g must be positive", what, (double)c->rope_theta);
-  if (!(c->norm_eps > 0.0f)) return agpt_fail("%s: norm-epsilon: %g must be positive", what, (double)c->norm_eps);
+  if (c->arch == AGPT_ARCH_LLAMA && (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta)))
+    return agpt_fail("%s: rope-theta: %g must be positive and finite", what, (double)c->rope_theta);
+  if (!(c->norm_eps > 0.0f) || !isfinite(c->norm_eps))
+    return agpt_fail("%s: norm-epsilon: %g must be positive and finite", what, (double)c->norm_eps);
   if (!(c->init_std > 0.0f) || !isfinite(c->init_std))
-    return agpt_fail("%s: init-method-std: %g must be positive", what, (double)c->init_std);
+    return agpt_fail("%s: init-method-std: %g must be positive and finite", what, (double)c->init_std);
   uint64_t hs = (uint64_t)(c->hidden / c->n_head);
   uint64_t qkv = (uint64_t)(c->n_head + 2 * c->n_kv_head) * hs;
   uint64_t vp = (uint64_t)agpt_model_vocab_rows(c);

@@ -42,6 +42,9 @@ int agpt_model_n_presets(void);
 const char *agpt_model_preset_name(int i);
 const char *agpt_arch_name(agpt_arch a);
 
+/* Most layers a config may have. */
+#define AGPT_MAX_LAYERS 65536
+
 /* Checks the shape for consistency; `what` names the source in messages
  * (a file or "--preset llama-demo"). */
 agpt_status agpt_model_config_validate(const agpt_model_config *c, const char *what);

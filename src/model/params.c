@@ -107,9 +107,15 @@ static void build_gpt2(builder *b, const agpt_model_config *c) {
   if (!c->tie_embeddings) add(b, 0, 2, Vp, C, "lm_head.weight");
 }
 
-static void check_adjacent(const agpt_param_table *t, const char *a, const char *b) {
-  const agpt_param *pa = agpt_param_find(t, a), *pb = agpt_param_find(t, b);
-  AGPT_ASSERT(pa && pb && pa->offset + pa->numel == pb->offset);
+/* Checks that the row named a, searched from row `from` on, is followed by
+ * the row named b, stored right after it; returns a's row. Searching from
+ * the current layer keeps the whole check linear in the number of rows. */
+static int check_adjacent(const agpt_param_table *t, int from, const char *a, const char *b) {
+  int i = from;
+  while (i < t->n && strcmp(t->params[i].name, a)) i++;
+  AGPT_ASSERT(i + 1 < t->n && !strcmp(t->params[i + 1].name, b));
+  AGPT_ASSERT(t->params[i].offset + t->params[i].numel == t->params[i + 1].offset);
+  return i;
 }
 
 agpt_status agpt_param_table_build(const agpt_model_config *c, agpt_param_table *out) {
@@ -123,15 +129,17 @@ agpt_status agpt_param_table_build(const agpt_model_config *c, agpt_param_table 
   out->total = (out->total + ALIGN - 1) / ALIGN * ALIGN;
   if (c->arch == AGPT_ARCH_LLAMA) {
     char x[AGPT_PARAM_NAME_MAX], y[AGPT_PARAM_NAME_MAX];
+    int from = 0;
     for (int l = 0; l < c->n_layer; l++) {
       static const char *pairs[][2] = {{"self_attn.q_proj", "self_attn.k_proj"},
                                        {"self_attn.k_proj", "self_attn.v_proj"},
                                        {"mlp.gate_proj", "mlp.up_proj"}};
       for (int i = 0; i < 3; i++)
-        for (int bias = 0; bias <= c->bias; bias++) {
+        for (int bias = 0; bias <= (c->bias != 0); bias++) {
           snprintf(x, sizeof x, "model.layers.%d.%s.%s", l, pairs[i][0], bias ? "bias" : "weight");
           snprintf(y, sizeof y, "model.layers.%d.%s.%s", l, pairs[i][1], bias ? "bias" : "weight");
-          check_adjacent(out, x, y);
+          int at = check_adjacent(out, from, x, y);
+          if (i == 0 && bias == 0) from = at; /* this layer's q_proj.weight */
         }
     }
   }

@@ -14,14 +14,14 @@
  *   - with flag 2 recomputes every chunk sum and the sums' CRC, so that
  *     damaged sections get past their checksums to the range checks behind
  *     them (a foreign value that matches its checksum);
- *   - without flag 1 recomputes the header CRC.
+ *   - recomputes the header CRC, unless byte 0 is 0xff.
  * It then builds the index over that cache and reads every sample, origin,
  * blend entry, corpus position and shuffle: each must come back as a
  * status, never as a sanitizer report, an assertion or a hang.
  *
  * AGPT_FUZZ_WRITE_SEEDS=DIR makes initialization write the two clean caches,
- * in input form, to DIR/corpus and DIR/plain (how the seeds in
- * tests/fuzz/seeds/megatron_cache/ were made). */
+ * in input form with flag 2 (a no-op on a clean file), to DIR/corpus and
+ * DIR/plain: how the seeds in tests/fuzz/seeds/megatron_cache/ were made. */
 #include "fuzz_util.h"
 
 #include <dirent.h>
@@ -122,20 +122,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     char *file;
     size_t n;
     learn(&layouts[l], &file, &n);
-    if (seeds) write_seed(seeds, l ? "plain" : "corpus", &layouts[l], file, n, (uint8_t)(l ? 4 : 0));
+    if (seeds) write_seed(seeds, l ? "plain" : "corpus", &layouts[l], file, n, (uint8_t)(l ? 6 : 2));
     free(file);
   }
   return 0;
 }
 
 /* Flag 2: the chunk sums and their CRC, recomputed wherever the header's
- * numbers point inside the file (1 MiB chunks). */
+ * numbers point inside the file. */
 static void fix_sums(uint8_t *f, size_t n, size_t desc_len) {
   uint64_t n_table = rd64(f + 24), n_sect = rd64(f + 32), sums_off = rd64(f + 48), n_chunks = rd64(f + 56);
   if (n_table > n / 8 || n_sect > n / 16) return;
   uint64_t dir = FIXED + desc_len + 8 * n_table;
   if (dir + 16 * n_sect > n || sums_off > n || n_chunks > (n - sums_off) / 4) return;
-  const uint64_t chunk = (uint64_t)1 << 20;
+  const uint64_t chunk = rd64(f + 40);
+  if (chunk == 0) return;
   uint64_t ci = 0;
   for (uint64_t k = 0; k < n_sect; k++) {
     uint64_t off = rd64(f + dir + 16 * k), len = rd64(f + dir + 16 * k + 8);
@@ -196,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(f + FIXED + l->desc_len, body + FIXED, n - FIXED);
     wr64(f + 16, l->desc_len);
     if (flags & 2) fix_sums(f, fn, l->desc_len);
-    if (!(flags & 1)) fix_header(f, fn, l->desc_len);
+    if (flags != 0xff) fix_header(f, fn, l->desc_len);
   }
   if (agpt_mkdir_p("cache") != AGPT_OK) die("mkdir cache");
   char *path = agpt_mt_cache_path("cache", l->desc);

@@ -38,9 +38,9 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   "$root/$t" "${args[@]}" "${dirs[@]}" > "$log" 2>&1
   rc=$?
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
-  rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$')
-  cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  rss=$(grep -ao 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  cov=$(grep -aE '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
   line=$(printf '%-16s %4ds  execs %-10s %-22s peak RSS %s MB' "$name" "$(($(date +%s) - start))" "${execs:-?}" \
     "${cov:-cov: ? ft: ?}" "${rss:-?}")
   if [ $rc -eq 0 ]; then
@@ -48,7 +48,7 @@ for t in "${targets[@]}"; do
   else
     failed+=("$name")
     echo "FAIL  fuzz $line (exit $rc; log $log)"
-    grep -E 'ERROR|SUMMARY|==[0-9]+==|runtime error|out-of-memory|Test unit written|#[0-9]+ +0x' "$log" | head -n 30 |
+    grep -aE 'ERROR|SUMMARY|==[0-9]+==|runtime error|out-of-memory|Test unit written|#[0-9]+ +0x' "$log" | head -n 30 |
       sed 's/^/      /'
   fi
 done

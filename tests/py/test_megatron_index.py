@@ -364,3 +364,64 @@ def test_cache_damage_at_random_places(tmp_path, dump_bin):
         if any(covered(o) and data[o] != good[o] for o in places):
             assert cfile.name in err and ("damaged" in err or "rebuilding" in err), f"{places}: not reported: {err}"
         cfile.write_bytes(good)
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), a byte at a time: the reference for the file's sums."""
+    crc, t = 0xFFFFFFFF, CRC32C_TABLE
+    for b in data:
+        crc = (crc >> 8) ^ t[(crc ^ b) & 0xFF]
+    return crc ^ 0xFFFFFFFF
+
+
+def check_sums(good):
+    lay = cache_layout(good)
+    chunk = struct.unpack_from("<Q", good, 40)[0]
+    want = []
+    for off, n in lay["sections"]:
+        want += [crc32c(good[off + a:off + min(a + chunk, n)]) for a in range(0, n, chunk)]
+    sums_off, sums_len = lay["sums"]
+    assert list(struct.unpack_from(f"<{sums_len // 4}I", good, sums_off)) == want
+    assert struct.unpack_from("<I", good, 64)[0] == crc32c(good[sums_off:sums_off + sums_len])
+    assert struct.unpack_from("<I", good, 12)[0] == crc32c(good[16:lay["header"][1]])
+    return lay
+
+
+def test_cache_checksums_are_crc32c_of_each_chunk(tmp_path, dump_bin):
+    """The sums the writer computes (with the CPU's CRC instruction where
+    there is one, several chunks at a time) are the standard CRC-32C of each
+    chunk of each section, so a cache written on one machine checks on any
+    other; a section of several chunks is checked chunk by chunk."""
+    _, _, _, good = damage_setup(tmp_path, dump_bin, "corpus")
+    check_sums(good)
+    # One file asked for 120,000 samples: its sample starts (960 kB) span
+    # several chunks; damage in the last one is found and rebuilt too.
+    make_corpus(tmp_path / "big", 2000, 9)
+    args = ["--data-path", tmp_path / "big", "--seq-length", 4, "--num-samples", 120000, "--seed", 3,
+            "--samples", "all", "--cache", tmp_path / "bigcache"]
+    clean = dump_files(run_dump(dump_bin, tmp_path / "bigmem", args[:-2]))
+    run_dump(dump_bin, tmp_path / "bigfirst", args)
+    (cfile,) = list((tmp_path / "bigcache").glob("*.agix"))
+    good = cfile.read_bytes()
+    lay = check_sums(good)
+    chunk = struct.unpack_from("<Q", good, 40)[0]
+    off, n = max(lay["sections"], key=lambda s: s[1])
+    assert n > 3 * chunk
+    data = bytearray(good)
+    data[off + n - 5] ^= 1
+    cfile.write_bytes(bytes(data))
+    err = run_damaged(dump_bin, tmp_path / "bigdamaged", args, cfile, clean, "last chunk")
+    assert "damaged" in err and "sample starts" in err, err

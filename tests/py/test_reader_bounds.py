@@ -68,3 +68,14 @@ def test_tokenizer_id_beyond_the_entries(run_agpt, tmp_path, where):
     path.write_text(json.dumps(tokenizer(vocab, added)))
     p = run_agpt("tokenizer", "info", "--tokenizer", path, check=False, preexec_fn=limited, timeout=60)
     expect_clean_error(p, str(path), field, "1000000000")
+
+
+def test_tokenizer_token_listed_twice(run_agpt, tmp_path):
+    # Counted twice, a repeated token lets an id reach past the entries that
+    # remain once the file is written back; each token is listed once.
+    text = json.dumps(tokenizer(byte_vocab()))
+    text = text.replace('"vocab": {', '"vocab": {"!": 0, ', 1)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(text)
+    p = run_agpt("tokenizer", "info", "--tokenizer", path, check=False, preexec_fn=limited, timeout=60)
+    expect_clean_error(p, str(path), "model.vocab['!']", "listed twice")
