@@ -107,17 +107,6 @@ static agpt_status docs_read(const char *path, const char *key, agpt_jsonl_rule 
   return AGPT_OK;
 }
 
-/* Creates the directories an output path names ("out/tok.json" needs out/). */
-static agpt_status make_parents(const char *path) {
-  const char *slash = strrchr(path, '/');
-  if (!slash || slash == path) return AGPT_OK;
-  char *dir = agpt_xstrdup(path);
-  dir[slash - path] = 0;
-  agpt_status st = agpt_mkdir_p(dir);
-  free(dir);
-  return st;
-}
-
 /* ---- train ------------------------------------------------------------ */
 
 static int cmd_train(int argc, char **argv) {
@@ -240,7 +229,7 @@ static int cmd_train(int argc, char **argv) {
     rc = fail_exit("train");
     goto out;
   }
-  if (make_parents(output) != AGPT_OK || agpt_tok_save(t, output) != AGPT_OK) {
+  if (agpt_mkdir_parents(output) != AGPT_OK || agpt_tok_save(t, output) != AGPT_OK) {
     agpt_tok_free(t);
     rc = fail_exit("train");
     goto out;

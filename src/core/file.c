@@ -298,3 +298,13 @@ uint32_t agpt_crc32c(uint32_t crc, const void *data, size_t n) {
   while (n--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
   return ~crc;
 }
+
+agpt_status agpt_mkdir_parents(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return AGPT_OK;
+  char *dir = agpt_xstrdup(path);
+  dir[slash - path] = 0;
+  agpt_status st = agpt_mkdir_p(dir);
+  free(dir);
+  return st;
+}

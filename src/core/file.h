@@ -48,6 +48,8 @@ void agpt_mmap_close(agpt_mmap *m);
 int agpt_file_exists(const char *path);
 /* Creates a directory and its parents (like mkdir -p). */
 agpt_status agpt_mkdir_p(const char *path);
+/* Creates the directories a file path names ("data/web" needs data/). */
+agpt_status agpt_mkdir_parents(const char *path);
 agpt_status agpt_fsync_dir(const char *dir);
 /* Removes a directory tree (used to prune old checkpoints). */
 agpt_status agpt_rm_rf(const char *path);

@@ -259,17 +259,6 @@ static void free_run(run *r) {
   free(r->writers);
 }
 
-/* Creates the directories the output prefix names ("data/web" needs data/). */
-static agpt_status make_parents(const char *prefix) {
-  const char *slash = strrchr(prefix, '/');
-  if (!slash || slash == prefix) return AGPT_OK;
-  char *dir = agpt_xstrdup(prefix);
-  dir[slash - prefix] = 0;
-  agpt_status st = agpt_mkdir_p(dir);
-  free(dir);
-  return st;
-}
-
 /* An output without documents trains nothing and hides a wrong key or
  * input; it fails the run (so nothing is written) with the likely cause. */
 static agpt_status no_documents(const run *r, const char *key) {
@@ -301,7 +290,7 @@ agpt_status agpt_preprocess_run(const agpt_preprocess_opts *o, agpt_preprocess_s
   if (r.st.dtype == AGPT_IDX_U16 && vocab > 65536)
     return agpt_fail("a vocabulary of %zu ids does not fit uint16 outputs (use int32)", vocab);
 
-  AGPT_TRY(make_parents(o->output_prefix));
+  AGPT_TRY(agpt_mkdir_parents(o->output_prefix));
 
   r.spans = agpt_xcalloc(BATCH_DOCS, sizeof *r.spans);
   r.slots = agpt_xcalloc(BATCH_DOCS, sizeof *r.slots);
